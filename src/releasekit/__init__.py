@@ -1,0 +1,3 @@
+"""releasekit: publish Python packages to PyPI and TestPyPI safely, from a laptop or from CI."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,109 @@
+"""Build an sdist and a wheel into the dist dir (with uv when present, else pypa/build)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from releasekit.credentials import scrubbed_environ
+from releasekit.distributions import Distribution, parse_filename
+from releasekit.errors import BuildError
+from releasekit.project import Project
+from releasekit.report import get_reporter
+
+
+def find_uv() -> str | None:
+    """Path of the uv binary (the ``uv`` package's, else one on PATH), or None."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def build_command(source: Path, outdir: Path) -> list[str]:
+    """The command that builds ``source`` into ``outdir``: sdist first, then the wheel from it."""
+    uv = find_uv()
+    if uv and not os.environ.get("RELEASEKIT_NO_UV"):
+        return [
+            uv,
+            "build",
+            "--quiet",
+            "--python",
+            sys.executable,
+            "--out-dir",
+            str(outdir),
+            str(source),
+        ]
+    return [sys.executable, "-m", "build", "--outdir", str(outdir), str(source)]
+
+
+def stale_files(project: Project) -> list[Path]:
+    """This project's distribution files already in the dist dir (others are left alone)."""
+    if not project.dist_dir.is_dir():
+        return []
+    return [
+        path
+        for path in sorted(project.dist_dir.iterdir())
+        if (parsed := parse_filename(path.name)) and parsed[0] == project.normalized_name
+    ]
+
+
+def _egg_info_dirs(root: Path) -> set[Path]:
+    return {*root.glob("*.egg-info"), *root.glob("src/*.egg-info")}
+
+
+def build(project: Project) -> list[Distribution]:
+    """Build ``project`` and return its sdist and wheel, now in the dist dir.
+
+    The build happens in a temporary directory; only when it succeeds are this project's
+    stale files removed from the dist dir and the new ones moved in, so a failed build
+    loses nothing. The source tree is left as it was (no new ``*.egg-info``).
+    """
+    reporter = get_reporter()
+    egg_info_before = _egg_info_dirs(project.root)
+    with tempfile.TemporaryDirectory(prefix="releasekit-build-") as tmp:
+        outdir = Path(tmp)
+        command = build_command(project.root, outdir)
+        front_end = "uv build" if "build" in command[1:2] else "python -m build"
+        started = time.perf_counter()
+        with reporter.status(f"Building {project.name} {project.version} with {front_end}"):
+            result = subprocess.run(
+                command,
+                cwd=project.root,
+                env=scrubbed_environ(),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        for leftover in _egg_info_dirs(project.root) - egg_info_before:
+            shutil.rmtree(leftover, ignore_errors=True)  # setuptools writes these into the tree
+        if result.returncode != 0:
+            reporter.output(f"{front_end} output:", result.stdout + result.stderr)
+            raise BuildError(
+                f"Building {project.name} failed ({front_end} exited {result.returncode}).",
+                why="The build backend reported the error shown above.",
+                fix="Fix the error it names; `python -m build` in the project reproduces it.",
+            )
+        built = [path for path in sorted(outdir.iterdir()) if parse_filename(path.name)]
+        project.dist_dir.mkdir(parents=True, exist_ok=True)
+        for path in stale_files(project):
+            path.unlink()
+        dists = []
+        for path in built:
+            target = project.dist_dir / path.name
+            shutil.move(str(path), target)
+            dists.append(Distribution.from_path(target))
+    elapsed = time.perf_counter() - started
+    reporter.table(
+        f"Built {project.name} in {elapsed:.2f} s into {project.dist_dir}",
+        ("file", "size", "sha256"),
+        [(d.filename, f"{d.size:,} B", d.sha256) for d in dists],
+    )
+    return dists

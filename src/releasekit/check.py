@@ -1,0 +1,115 @@
+"""Check built files before anything is uploaded; every problem is listed, not just the first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from releasekit.distributions import Distribution, find_distributions
+from releasekit.errors import CheckFailed, ConfigError
+from releasekit.project import Project
+from releasekit.report import get_reporter
+
+
+def _twine_problems(dist: Distribution) -> tuple[list[str], dict[str, str]]:
+    """twine's strict check of one file: (problems, core metadata name and version)."""
+    from twine.commands.check import _check_file, _WarningStream
+    from twine.exceptions import TwineException
+    from twine.package import PackageFile
+
+    try:
+        package = PackageFile.from_filename(str(dist.path), comment=None)
+        metadata = package.metadata_dictionary()
+        stream = _WarningStream()
+        warnings, rendered = _check_file(str(dist.path), stream)
+    except (TwineException, ValueError, OSError, EOFError) as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        return [f"{dist.filename}: unreadable ({reason}); rebuild it."], {}
+    problems = [f"{dist.filename}: {warning}" for warning in warnings]
+    if not rendered:
+        problems.append(
+            f"{dist.filename}: the long description (README) would not render on the index:"
+            f" {str(stream) or 'markup errors'}"
+        )
+    found = {key: str(metadata.get(key) or "") for key in ("name", "version")}
+    return problems, found
+
+
+def _identity_problems(dist: Distribution, meta: dict[str, str], project: Project) -> list[str]:
+    problems = []
+    if meta.get("name") and canonicalize_name(meta["name"]) != dist.name:
+        problems.append(
+            f"{dist.filename}: the filename says {dist.name} but its metadata says {meta['name']}."
+        )
+    if meta.get("version"):
+        try:
+            inner = Version(meta["version"])
+        except InvalidVersion:
+            inner = None
+        if inner != dist.version:
+            problems.append(
+                f"{dist.filename}: the filename says version {dist.version} "
+                f"but its metadata says {meta['version']}."
+            )
+    if dist.name != project.normalized_name:
+        problems.append(f"{dist.filename}: not a file of this project ({project.name}).")
+    if dist.version != Version(project.version):
+        problems.append(
+            f"{dist.filename}: version {dist.version} differs from the project's {project.version}."
+        )
+    if dist.size > project.max_file_size:
+        problems.append(
+            f"{dist.filename}: {dist.size / 1e6:.1f} MB is over the index limit of "
+            f"{project.max_file_size // (1024 * 1024)} MB (max-file-size-mb); "
+            "leave data files out of the package, or ask the index for a larger limit."
+        )
+    return problems
+
+
+def version_file_problems(project: Project) -> list[str]:
+    """Every version file that disagrees with the project version (or cannot be read)."""
+    problems = []
+    for version_file in project.version_files:
+        try:
+            found = version_file.read()
+        except ConfigError as exc:
+            problems.append(exc.what)
+            continue
+        if found != project.version:
+            problems.append(
+                f"{version_file.spec} says {found} but the project version is {project.version}."
+            )
+    return problems
+
+
+def check(project: Project, dist_dir: Path | None = None) -> list[Distribution]:
+    """Check this project's files in the dist dir; return them, or raise :class:`CheckFailed`.
+
+    Checked: twine's strict metadata and README rendering check; filename against metadata
+    against the project (name and version); one sdist and one wheel; one version only;
+    version files agreeing with the project version; file sizes under the index limit.
+    """
+    dists = find_distributions(dist_dir or project.dist_dir, project.name)
+    problems = version_file_problems(project)
+    versions = sorted({d.version for d in dists})
+    if len(versions) > 1:
+        problems.append(
+            f"the dist dir mixes versions {', '.join(map(str, versions))}; rebuild to clear it."
+        )
+    kinds = {d.kind for d in dists}
+    for kind in ("sdist", "wheel"):
+        if kind not in kinds:
+            problems.append(f"no {kind} of {project.name} in {dists[0].path.parent}.")
+    for dist in dists:
+        twine_problems, meta = _twine_problems(dist)
+        problems += twine_problems
+        problems += _identity_problems(dist, meta, project)
+    if problems:
+        raise CheckFailed(problems)
+    names = ", ".join(d.filename for d in dists)
+    get_reporter().success(
+        f"check_dist: {len(dists)} files of {project.name} {versions[0]} pass ({names})."
+    )
+    return dists

@@ -1,0 +1,86 @@
+"""One exception tree. Every error says what happened, the likely cause, and the fix."""
+
+from __future__ import annotations
+
+
+class ReleasekitError(Exception):
+    """Base of every error releasekit raises on purpose.
+
+    ``what`` is what happened, ``why`` the likely cause, ``fix`` what to do next. ``str()``
+    renders all three as plain sentences, so any front end can show it as it is.
+    """
+
+    def __init__(self, what: str, *, why: str = "", fix: str = "") -> None:
+        super().__init__(what)
+        self.what = what
+        self.why = why
+        self.fix = fix
+
+    def __str__(self) -> str:
+        parts = [self.what]
+        if self.why:
+            parts.append(f"Why: {self.why}")
+        if self.fix:
+            parts.append(f"Fix: {self.fix}")
+        return "\n".join(parts)
+
+
+class ConfigError(ReleasekitError):
+    """pyproject.toml or ``[tool.releasekit]`` is missing, unreadable or invalid."""
+
+
+class VersionError(ReleasekitError):
+    """A version is invalid, not canonical, or disagrees with another place."""
+
+
+class DistributionError(ReleasekitError):
+    """Distribution files are missing, unreadable, or not what the project says."""
+
+
+class BuildError(ReleasekitError):
+    """Building the sdist or the wheel failed."""
+
+
+class CheckFailed(ReleasekitError):
+    """``check_dist`` found problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        count = len(problems)
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(
+            f"check_dist found {count} problem{'s' if count != 1 else ''}:\n{listing}",
+            fix="Correct each problem listed, rebuild with `nox -s build`, then check again.",
+        )
+        self.problems = problems
+
+
+class CredentialError(ReleasekitError):
+    """Credentials are missing, malformed, for the wrong index, expired, or out of scope."""
+
+
+class IndexUnavailable(ReleasekitError):
+    """An index could not be reached, or kept failing, after retries."""
+
+
+class UploadError(ReleasekitError):
+    """An index refused an upload."""
+
+
+class VerifyError(ReleasekitError):
+    """The release is not visible, not identical, not installable, or fails its smoke test."""
+
+
+class ReleaseError(ReleasekitError):
+    """A release guard refused, or a release step failed (the repository was restored)."""
+
+
+class YankError(ReleasekitError):
+    """A yank could not be done or confirmed."""
+
+
+class ActionNeeded(ReleasekitError):
+    """A person has to act (for example on an index web page) before this can finish."""
+
+
+class UsageError(ReleasekitError):
+    """A session's arguments are wrong."""

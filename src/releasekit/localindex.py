@@ -1,0 +1,144 @@
+"""Throwaway pypiserver indexes on 127.0.0.1, for ``rehearse`` and for the tests.
+
+Each runs in-process on a random port, in a thread, with one user ``__token__`` whose
+password is the given token: the way PyPI itself authenticates uploads.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socketserver
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import httpx
+
+from releasekit.indexes import Index
+
+_import_lock = threading.Lock()
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep request logs off the terminal."""
+
+
+def _pypiserver_app(root: Path, password_file: Path) -> Any:
+    import pypiserver
+
+    with _import_lock:  # pypiserver builds each app by re-importing a module
+        return pypiserver.app(
+            roots=[str(root)],
+            password_file=str(password_file),
+            authenticate=["update"],
+            disable_fallback=True,
+        )
+
+
+class LocalIndex:
+    """A pypiserver instance on 127.0.0.1 standing in for index ``name``.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. Packages live in
+    ``root`` (a temporary directory, removed on stop, unless given).
+    """
+
+    def __init__(self, name: str, token: str, root: Path | None = None) -> None:
+        self.name = name
+        self.token = token
+        self._own_root = root is None
+        self.root = Path(tempfile.mkdtemp(prefix=f"releasekit-{name}-")) if root is None else root
+        self._server: _ThreadingServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL (also its upload endpoint)."""
+        if self._server is None:
+            raise RuntimeError("LocalIndex is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    @property
+    def upload_url(self) -> str:
+        """Where uploads go."""
+        return self.url
+
+    @property
+    def simple_url(self) -> str:
+        """The simple API root."""
+        return self.url + "simple/"
+
+    @property
+    def index(self) -> Index:
+        """This server as an :class:`Index` named like the index it stands in for."""
+        return Index(self.name, self.upload_url, self.simple_url)
+
+    def environ(self) -> dict[str, str]:
+        """The ``RELEASEKIT_<NAME>_*`` variables that point releasekit at this server."""
+        prefix = self.index.env_prefix
+        return {prefix + "UPLOAD_URL": self.upload_url, prefix + "SIMPLE_URL": self.simple_url}
+
+    def start(self) -> LocalIndex:
+        """Start serving; returns self once the server answers its health check."""
+        from passlib.apache import HtpasswdFile
+
+        packages = self.root / "packages"
+        packages.mkdir(parents=True, exist_ok=True)
+        password_file = self.root / "htpasswd"
+        htpasswd = HtpasswdFile(str(password_file), new=True)
+        htpasswd.set_password("__token__", self.token)
+        htpasswd.save()
+        app = _pypiserver_app(packages, password_file)
+        self._server = make_server(
+            "127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"localindex-{self.name}",
+            daemon=True,
+        )
+        self._thread.start()
+        httpx.get(self.url + "health", timeout=5).raise_for_status()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and remove the package directory if it was temporary."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def remove(self, name: str, version: str) -> None:
+        """Delete every file of ``name`` ``version`` (what an index admin would do)."""
+        response = httpx.post(
+            self.url,
+            data={":action": "remove_pkg", "name": name, "version": version},
+            auth=("__token__", self.token),
+            timeout=10,
+        )
+        response.raise_for_status()
+
+    def __enter__(self) -> LocalIndex:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,308 @@
+"""The project being released: ``[project]`` and ``[tool.releasekit]`` of its pyproject.toml."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from releasekit.errors import ConfigError, VersionError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+DEFAULT_MAX_FILE_SIZE_MB = 100
+
+#: Every ``[tool.releasekit]`` key, its expected type, and its default.
+KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
+    "package-dir": (str, "."),
+    "packages": (list, None),
+    "dist-dir": (str, "dist"),
+    "tag-format": (str, "{name}-v{version}"),
+    "version-files": (list, []),
+    "smoke": (list, []),
+    "indexes": (dict, {}),
+    "max-file-size-mb": (int, DEFAULT_MAX_FILE_SIZE_MB),
+    "release-branch": (str, "main"),
+}
+INDEX_KEYS = ("upload-url", "simple-url", "token-env", "username")
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """Parse a pyproject.toml, turning every failure into a :class:`ConfigError`."""
+    if not path.is_file():
+        raise ConfigError(
+            f"No pyproject.toml at {path.parent}.",
+            why="releasekit reads the project's name, version and settings from it.",
+            fix="Run from the project's root, or set `package-dir` to where it lives.",
+        )
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        return data
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}.", fix="Correct the syntax at that position."
+        ) from exc
+
+
+def _check_type(key: str, value: Any, expected: type | tuple[type, ...]) -> None:
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if ok and expected is list:
+        ok = all(isinstance(item, str) for item in value)
+    if not ok:
+        wanted = {str: "a string", list: "a list of strings", dict: "a table", int: "an integer"}
+        raise ConfigError(
+            f"[tool.releasekit] {key} must be {wanted[expected]}, not {value!r}.",  # type: ignore[index]
+            fix=f"Give `{key}` {wanted[expected]} in pyproject.toml.",  # type: ignore[index]
+        )
+
+
+def validate_settings(table: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Check ``[tool.releasekit]`` keys and types; return them with defaults filled in."""
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key{'s' if len(unknown) > 1 else ''} in {source}: {', '.join(unknown)}.",
+            why="releasekit only reads the keys it documents; a typo would be silently ignored.",
+            fix=f"Use one of: {', '.join(KEYS)}.",
+        )
+    settings: dict[str, Any] = {}
+    for key, (expected, default) in KEYS.items():
+        if key in table:
+            _check_type(key, table[key], expected)
+            settings[key] = table[key]
+        else:
+            settings[key] = default
+    for name, index in settings["indexes"].items():
+        if not isinstance(index, dict):
+            raise ConfigError(f"[tool.releasekit.indexes.{name}] must be a table.")
+        bad = sorted(set(index) - set(INDEX_KEYS))
+        if bad:
+            raise ConfigError(
+                f"Unknown key in [tool.releasekit.indexes.{name}]: {', '.join(bad)}.",
+                fix=f"Use one of: {', '.join(INDEX_KEYS)}.",
+            )
+        for key, value in index.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"[tool.releasekit.indexes.{name}] {key} must be a string.")
+    if settings["max-file-size-mb"] <= 0:
+        raise ConfigError("[tool.releasekit] max-file-size-mb must be a positive integer.")
+    return settings
+
+
+def overrides_to_settings(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn ``register_sessions(dist_dir=...)`` keyword names into configuration keys."""
+    return {key.replace("_", "-"): value for key, value in overrides.items()}
+
+
+_ASSIGNMENT = r"^[ \t]*{var}[ \t]*(?::[^=\n]*)?=[ \t]*(['\"])(?P<version>[^'\"\n]*)\1"
+_JSON_MEMBER = r"\"{var}\"[ \t]*:[ \t]*\"(?P<version>[^\"\n]*)\""
+
+
+@dataclass(frozen=True)
+class VersionFile:
+    """A place that carries the version: ``path:VARIABLE`` (``VARIABLE = "1.0"`` or JSON)."""
+
+    spec: str
+    path: Path
+    variable: str
+
+    @classmethod
+    def parse(cls, spec: str, root: Path) -> VersionFile:
+        """Parse a ``version-files`` entry relative to the package directory."""
+        path, sep, variable = spec.rpartition(":")
+        if not sep or not path or not re.fullmatch(r"[A-Za-z_][\w.\-]*", variable):
+            raise ConfigError(
+                f"version-files entry {spec!r} is not `path:VARIABLE`.",
+                fix='Write entries such as "src/pkg/__init__.py:__version__".',
+            )
+        return cls(spec=spec, path=root / path, variable=variable)
+
+    def _match(self, text: str) -> re.Match[str] | None:
+        var = re.escape(self.variable)
+        for pattern in (_ASSIGNMENT, _JSON_MEMBER):
+            found = re.search(pattern.format(var=var), text, re.MULTILINE)
+            if found:
+                return found
+        return None
+
+    def read(self) -> str:
+        """The version written in this file."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"Version file {self.spec}: cannot read {self.path} ({exc.strerror}).",
+                fix="Correct the path in `version-files` (relative to the package directory).",
+            ) from exc
+        found = self._match(text)
+        if found is None:
+            raise ConfigError(
+                f'Version file {self.spec}: no `{self.variable} = "..."` in {self.path}.',
+                fix="Add the assignment, or correct the variable name after the colon.",
+            )
+        return found.group("version")
+
+    def replace(self, text: str, version: str) -> str:
+        """``text`` (this file's content) with the version set to ``version``."""
+        found = self._match(text)
+        if found is None:
+            raise ConfigError(f"Version file {self.spec}: no `{self.variable}` to set.")
+        start, end = found.span("version")
+        return text[:start] + version + text[end:]
+
+
+def parse_version(text: str, what: str = "version") -> Version:
+    """Parse a PEP 440 version, raising :class:`VersionError` that names the value."""
+    try:
+        return Version(text)
+    except InvalidVersion as exc:
+        raise VersionError(
+            f"The {what} {text!r} is not a valid PEP 440 version.",
+            fix="Use a version such as 1.2.0, 1.2.0rc1 or 1.2.0.dev3.",
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Project:
+    """A Python project to release: its identity, its files and its releasekit settings."""
+
+    root: Path
+    name: str
+    version: str
+    settings: dict[str, Any] = field(repr=False)
+    dynamic_version: bool = False
+
+    @property
+    def normalized_name(self) -> str:
+        """The PEP 503 normalised name, as indexes and tags use it."""
+        return canonicalize_name(self.name)
+
+    @property
+    def pyproject(self) -> Path:
+        """Path of the project's pyproject.toml."""
+        return self.root / "pyproject.toml"
+
+    @property
+    def dist_dir(self) -> Path:
+        """Where built files go."""
+        return self.root / str(self.settings["dist-dir"])
+
+    @property
+    def version_files(self) -> list[VersionFile]:
+        """Every extra place that carries the version."""
+        return [VersionFile.parse(spec, self.root) for spec in self.settings["version-files"]]
+
+    @property
+    def smoke(self) -> list[str]:
+        """Configured smoke commands for the verify environment."""
+        return list(self.settings["smoke"])
+
+    @property
+    def max_file_size(self) -> int:
+        """Largest file an index accepts, in bytes."""
+        return int(self.settings["max-file-size-mb"]) * 1024 * 1024
+
+    def tag(self, version: str) -> str:
+        """The git tag of ``version`` of this project."""
+        fmt: str = self.settings["tag-format"]
+        return fmt.format(name=self.normalized_name, version=version)
+
+    @classmethod
+    def load(cls, path: str | Path = ".", **overrides: Any) -> Project:
+        """Read the project at ``path`` (a directory); ``overrides`` win over pyproject.toml.
+
+        ``package-dir`` in the settings moves to the released package's directory.
+        """
+        base = Path(path).resolve()
+        data = read_pyproject(base / "pyproject.toml")
+        table = {**_tool_table(data), **overrides_to_settings(overrides)}
+        settings = validate_settings(table, f"{base / 'pyproject.toml'} [tool.releasekit]")
+        root = (base / settings["package-dir"]).resolve()
+        if root != base:
+            data = read_pyproject(root / "pyproject.toml")
+            own = _tool_table(data)
+            settings = validate_settings({**table, **own, "package-dir": "."}, str(root))
+        return cls._from_data(root, data, settings)
+
+    @classmethod
+    def _from_data(cls, root: Path, data: dict[str, Any], settings: dict[str, Any]) -> Project:
+        meta = data.get("project")
+        where = root / "pyproject.toml"
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+            raise ConfigError(
+                f"{where} has no [project] name.",
+                why="releasekit needs the project's name to find its files on an index.",
+                fix='Add `name = "..."` under [project] (PEP 621).',
+            )
+        name = meta["name"]
+        dynamic = "version" in meta.get("dynamic", [])
+        version = meta.get("version")
+        probe = cls(root=root, name=name, version="0", settings=settings, dynamic_version=dynamic)
+        if isinstance(version, str):
+            parse_version(version, f"version in {where}")
+        elif dynamic and probe.version_files:
+            version = probe.version_files[0].read()
+            parse_version(version, f"version in {probe.version_files[0].spec}")
+        else:
+            raise ConfigError(
+                f"{where} has no static [project] version.",
+                why="releasekit reads the version without building the project.",
+                fix='Add `version = "..."` under [project], or keep the version dynamic and '
+                'name its source in [tool.releasekit] version-files ("path:VARIABLE").',
+            )
+        return cls(
+            root=root, name=name, version=version, settings=settings, dynamic_version=dynamic
+        )
+
+
+def _tool_table(data: Mapping[str, Any]) -> dict[str, Any]:
+    tool = data.get("tool", {})
+    table = tool.get("releasekit", {}) if isinstance(tool, dict) else {}
+    if not isinstance(table, dict):
+        raise ConfigError("[tool.releasekit] must be a table.")
+    return dict(table)
+
+
+def load_projects(
+    path: str | Path = ".", package: str | None = None, **overrides: Any
+) -> list[Project]:
+    """Every project to act on: the one project, or each of ``packages`` in a monorepo.
+
+    ``package`` selects one of a monorepo's packages by name (or directory).
+    """
+    base = Path(path).resolve()
+    data = read_pyproject(base / "pyproject.toml")
+    table = {**_tool_table(data), **overrides_to_settings(overrides)}
+    settings = validate_settings(table, f"{base / 'pyproject.toml'} [tool.releasekit]")
+    dirs = settings["packages"]
+    if not dirs:
+        project = Project.load(base, **overrides)
+        if package is not None and canonicalize_name(package) != project.normalized_name:
+            raise ConfigError(
+                f"--package {package}: this project is {project.name}.",
+                fix="Leave out --package, or list monorepo packages in [tool.releasekit] packages.",
+            )
+        return [project]
+    shared = {k: v for k, v in table.items() if k != "packages"}
+    projects = [Project.load(base / d, **_as_keywords(shared)) for d in dirs]
+    if package is None:
+        return projects
+    wanted = canonicalize_name(package)
+    chosen = [p for p in projects if p.normalized_name == wanted or p.root.name == package]
+    if not chosen:
+        names = ", ".join(p.name for p in projects)
+        raise ConfigError(f"--package {package} is not one of this monorepo's packages: {names}.")
+    return chosen
+
+
+def _as_keywords(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {key.replace("-", "_"): value for key, value in settings.items()}

@@ -1,0 +1,52 @@
+"""Masks anything token-shaped, and every secret registered at run time, in text."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+#: A PyPI API token: ``pypi-`` and a base64url macaroon. Shorter runs are left alone.
+TOKEN_PATTERN = re.compile(r"pypi-[A-Za-z0-9_\-]{16,}")
+#: A JSON Web Token, such as a CI's OIDC identity token.
+JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+")
+MASK = "pypi-****"
+_MIN_SECRET = 6
+_secrets: set[str] = set()
+
+
+def register_secret(secret: str) -> None:
+    """Mask ``secret`` wherever it appears in later output (passwords that are not tokens)."""
+    secret = secret.strip()
+    if len(secret) >= _MIN_SECRET:
+        _secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every token-shaped string and registered secret masked."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, "****")
+    text = TOKEN_PATTERN.sub(MASK, text)
+    return JWT_PATTERN.sub("****", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts every record, so third-party log text is masked too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to every handler of the root logger and known loggers."""
+    redacting = RedactingFilter()
+    for name in (None, "nox", "twine", "httpx", "urllib3"):
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(redacting)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(redacting)

@@ -1,0 +1,124 @@
+"""The only place that writes to the terminal: rich when interactive, plain in CI or pipes.
+
+Everything passes through :func:`releasekit.redaction.redact` first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from releasekit.errors import ReleasekitError
+from releasekit.redaction import redact
+
+
+def _plain_wanted() -> bool:
+    return bool(os.environ.get("CI")) or not sys.stdout.isatty() or "NO_COLOR" in os.environ
+
+
+class Reporter:
+    """Writes what releasekit does: messages, tables, progress, errors.
+
+    ``plain`` (default: in CI, when output is not a terminal, or with ``NO_COLOR``) drops
+    colour, progress bars and spinners, and writes one line per event.
+    """
+
+    def __init__(self, console: Console | None = None, *, plain: bool | None = None) -> None:
+        self.plain = _plain_wanted() if plain is None else plain
+        if console is None:
+            console = (
+                Console(color_system=None, highlight=False, soft_wrap=True, emoji=False)
+                if self.plain
+                else Console(highlight=False, emoji=False)
+            )
+        self.console = console
+
+    def _line(self, text: str, style: str = "") -> None:
+        self.console.print(Text(redact(text), style=style))
+
+    def info(self, message: str) -> None:
+        """A plain statement of what is happening or what was found."""
+        self._line(message)
+
+    def success(self, message: str) -> None:
+        """Something finished as hoped."""
+        self._line(message if self.plain else f"✓ {message}", "green")
+
+    def warn(self, message: str) -> None:
+        """Worth a look, but not a failure."""
+        self._line(f"warning: {message}", "yellow")
+
+    def error(self, error: ReleasekitError | str) -> None:
+        """A failure: what happened, why, and the fix."""
+        self._line(f"error: {error}", "bold red")
+
+    def output(self, title: str, text: str) -> None:
+        """A block of another program's output, indented under a title."""
+        self._line(title, "dim")
+        for line in text.rstrip().splitlines():
+            self._line(f"    {line}")
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        """A table; tab-separated lines in plain mode, so logs stay greppable."""
+        if self.plain:
+            self._line(title)
+            for row in rows:
+                self._line("  " + "\t".join(str(cell) for cell in row))
+            return
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(Text(redact(str(cell))) for cell in row))
+        self.console.print(table)
+
+    @contextmanager
+    def status(self, message: str) -> Iterator[None]:
+        """A spinner while something without measurable progress runs."""
+        if self.plain:
+            self._line(message)
+            yield
+            return
+        with self.console.status(redact(message)):
+            yield
+
+    @contextmanager
+    def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A byte progress bar; yields ``advance(nbytes)``. Plain mode: one line."""
+        if self.plain:
+            self._line(description)
+            yield lambda _n: None
+            return
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            task = bar.add_task(redact(description), total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+_reporter: Reporter | None = None
+
+
+def get_reporter() -> Reporter:
+    """The process-wide reporter (created on first use)."""
+    global _reporter
+    if _reporter is None:
+        _reporter = Reporter()
+    return _reporter
+
+
+def set_reporter(reporter: Reporter | None) -> None:
+    """Replace the process-wide reporter (``None`` makes a fresh default on next use)."""
+    global _reporter
+    _reporter = reporter

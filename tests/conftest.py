@@ -1,0 +1,161 @@
+"""Shared test fixtures: real sample projects in real git repositories, real local indexes,
+and nox run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from releasekit.localindex import LocalIndex
+
+BACKENDS = {
+    "hatchling": (
+        'requires = ["hatchling"]\nbuild-backend = "hatchling.build"',
+        '[tool.hatch.build.targets.wheel]\npackages = ["src/{module}"]\n',
+    ),
+    "setuptools": (
+        'requires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"',
+        "",
+    ),
+    "flit-core": (
+        'requires = ["flit_core>=3.9"]\nbuild-backend = "flit_core.buildapi"',
+        '[tool.flit.module]\nname = "{module}"\n',
+    ),
+}
+
+NOXFILE = "import releasekit.nox\n\nreleasekit.nox.register_sessions()\n"
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd`` with a fixed identity; returns stdout."""
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.invalid",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+def write_project(
+    root: Path,
+    name: str = "sample-pkg",
+    version: str = "0.1.0",
+    *,
+    backend: str = "hatchling",
+    readme: str = "# Sample\n\nA sample package.\n",
+    readme_name: str = "README.md",
+    releasekit: str = "",
+    dependencies: tuple[str, ...] = (),
+) -> Path:
+    """Write a src-layout project with a console script and a version file; return its root."""
+    module = name.replace("-", "_").lower()
+    requires, backend_table = BACKENDS[backend]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "src" / module).mkdir(parents=True, exist_ok=True)
+    (root / "src" / module / "__init__.py").write_text(
+        f'"""A sample package."""\n\n__version__ = "{version}"\n\n\n'
+        "def main() -> None:\n    print(__version__)\n"
+    )
+    (root / readme_name).write_text(readme)
+    content_type = "text/markdown" if readme_name.endswith(".md") else "text/x-rst"
+    deps = ", ".join(f'"{d}"' for d in dependencies)
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""\
+            [build-system]
+            {{requires}}
+
+            [project]
+            name = "{name}"
+            version = "{version}"
+            description = "A sample package."
+            readme = {{{{ file = "{readme_name}", content-type = "{content_type}" }}}}
+            requires-python = ">=3.10"
+            dependencies = [{deps}]
+
+            [project.scripts]
+            {name} = "{module}:main"
+
+            {{backend_table}}
+            [tool.releasekit]
+            version-files = ["src/{module}/__init__.py:__version__"]
+            {{releasekit}}
+            """
+        ).format(
+            requires=requires,
+            backend_table=backend_table.format(module=module),
+            releasekit=releasekit,
+        )
+    )
+    (root / "noxfile.py").write_text(NOXFILE)
+    (root / ".gitignore").write_text("dist/\n.nox/\n")
+    return root
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[..., Path]:
+    """A factory for sample projects committed in a fresh git repository."""
+
+    def make(name: str = "sample-pkg", version: str = "0.1.0", **kwargs: object) -> Path:
+        root = write_project(tmp_path / name, name, version, **kwargs)  # type: ignore[arg-type]
+        git(root, "init", "-q", "-b", "main")
+        git(root, "add", "-A")
+        git(root, "commit", "-q", "-m", "feat: first version")
+        return root
+
+    return make
+
+
+@pytest.fixture
+def project_dir(make_project: Callable[..., Path]) -> Path:
+    """One sample hatchling project in a git repository."""
+    return make_project()
+
+
+def run_nox(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run nox in ``cwd`` as a user would (CI=true, no stdin); stdout and stderr combined."""
+    full_env = {**os.environ, "NOX_SCRIPT_MODE": "none", "CI": "true", **(env or {})}
+    for name in ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_USERNAME", "TWINE_PASSWORD"):
+        if env is None or name not in env:
+            full_env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "-m", "nox", *args],
+        cwd=cwd,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def local_index() -> Iterator[Callable[[str, str], LocalIndex]]:
+    """A factory for running pypiserver instances: ``local_index(name, token)``."""
+    started: list[LocalIndex] = []
+
+    def start(name: str, token: str) -> LocalIndex:
+        index = LocalIndex(name, token).start()
+        started.append(index)
+        return index
+
+    yield start
+    for index in started:
+        index.stop()
