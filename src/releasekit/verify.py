@@ -443,7 +443,7 @@ class VerifyEnvironment:
             check=False,
         )
         if result.returncode != 0:
-            get_reporter().output(f"{what}: output", result.stdout + result.stderr)
+            get_reporter().output(f"{what} failed; its output:", result.stdout + result.stderr)
             raise VerifyError(
                 f"{what} failed (exit {result.returncode}).",
                 why=why or "The command's output is shown above.",
