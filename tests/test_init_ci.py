@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import run_nox, write_project
-
 from releasekit import __version__
 
 

@@ -17,10 +17,20 @@ from conftest import run_nox
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 TEMPLATE = ROOT / "src" / "releasekit" / "templates" / "publish.yml"
-SPEC_SESSIONS = (
-    "build check_dist upload_testpypi upload_pypi verify_testpypi verify_pypi "
-    "yank release doctor audit scan_secrets rehearse"
-).split()
+SPEC_SESSIONS = [
+    "build",
+    "check_dist",
+    "upload_testpypi",
+    "upload_pypi",
+    "verify_testpypi",
+    "verify_pypi",
+    "yank",
+    "release",
+    "doctor",
+    "audit",
+    "scan_secrets",
+    "rehearse",
+]
 
 
 def index_hostnames() -> set[str]:
