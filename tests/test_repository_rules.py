@@ -110,3 +110,19 @@ def test_nox_lists_every_spec_session(make_project: Callable[..., Path]) -> None
     listed = set(re.findall(r"^[*-] (\w+)", result.stdout, re.M))
     missing = [name for name in SPEC_SESSIONS if name not in listed]
     assert not missing, f"nox -l does not list {missing}:\n{result.stdout}"
+
+
+def test_docs_describe_every_session_and_key() -> None:
+    from releasekit.nox import SESSIONS
+    from releasekit.project import INDEX_KEYS, KEYS
+
+    sessions = (ROOT / "docs" / "sessions.md").read_text()
+    headings = {
+        name
+        for line in re.findall(r"^## (.+)$", sessions, re.M)
+        for name in re.findall(r"`(\w+)`", line)
+    }
+    assert not [name for name in [*SPEC_SESSIONS, *SESSIONS] if name not in headings]
+    config = (ROOT / "docs" / "configuration.md").read_text()
+    assert not [key for key in KEYS if f"### `{key}`" not in config]
+    assert not [key for key in INDEX_KEYS if f"| `{key}` |" not in config]
