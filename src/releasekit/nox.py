@@ -142,12 +142,41 @@ def _verify_pypi(session: nox.Session, overrides: Overrides) -> None:
     _verify(session, overrides, "pypi")
 
 
+def _init_ci(session: nox.Session, overrides: Overrides) -> None:
+    """Write a GitHub Actions workflow that publishes with these sessions (trusted publishing)."""
+    from releasekit.ci import workflow_text, write_workflow
+
+    parser = arguments(session, "Write .github/workflows/publish.yml for this project.")
+    parser.add_argument(
+        "--repository",
+        required=True,
+        metavar="OWNER/NAME",
+        help="the GitHub repository allowed to publish",
+    )
+    parser.add_argument("--output", type=Path, help="workflow file to write (one package only)")
+    parser.add_argument("--force", action="store_true", help="overwrite a different file")
+    args = parser.parse_args(session.posargs)
+    chosen = projects(args, overrides)
+    monorepo = len(load_projects(Path.cwd(), **overrides)) > 1
+    if args.output and len(chosen) > 1:
+        raise UsageError(
+            "--output names one file, and this monorepo has several packages.",
+            fix="Add --package NAME, or leave out --output.",
+        )
+    for project in chosen:
+        default = f"publish-{project.normalized_name}.yml" if monorepo else "publish.yml"
+        path = args.output or Path(".github", "workflows", default)
+        text = workflow_text(project, args.repository, Path.cwd(), monorepo=monorepo)
+        get_reporter().success(f"Wrote {write_workflow(path, text, force=args.force)}.")
+
+
 #: Every session, by its fixed name (SPEC.md), in the order ``nox -l`` lists them.
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
     "check_dist": _check_dist,
     "verify_testpypi": _verify_testpypi,
     "verify_pypi": _verify_pypi,
+    "init_ci": _init_ci,
 }
 
 
