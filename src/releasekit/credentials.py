@@ -463,7 +463,8 @@ def resolve_credentials(
     """
     variable = index.token_env
     if variable and os.environ.get(variable, "").strip():
-        return token_credentials(os.environ[variable], index, variable, project_name, now)
+        secret = os.environ[variable]
+        return token_credentials(secret, index, variable, project_name, now, index.username)
     if os.environ.get("TWINE_PASSWORD", "").strip():
         username = os.environ.get("TWINE_USERNAME") or TOKEN_USERNAME
         return token_credentials(

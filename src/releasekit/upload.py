@@ -248,7 +248,7 @@ def _response_text(response: httpx.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
+        return " ".join(str(body["message"]).split())
     text = " ".join(response.text.split())[:500]
     reason = response.reason_phrase
     return f"{reason}: {text}" if text and text not in reason else reason or text
