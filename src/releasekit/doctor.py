@@ -43,8 +43,6 @@ def index_reports(project: Project) -> list[IndexReport]:
             reports.append(IndexReport(name, index.upload_url, found, "", True))
             continue
         detail = found.token.describe() if found.token else f"username {found.username!r}"
-        if found.token is not None and found.token.account_wide:
-            detail += " (warning: account-wide; scope it to the project after the first upload)"
         reports.append(IndexReport(name, index.upload_url, found.source, detail, True))
     return reports
 
@@ -76,7 +74,10 @@ def doctor(project: Project) -> list[IndexReport]:
         elif not report.ok:
             problems.append(f"{report.index}: {report.detail}")
         elif "account-wide" in report.detail:
-            reporter.warn(f"{report.index}: the token is account-wide (least privilege).")
+            reporter.warn(
+                f"{report.index}: the token in {report.source} is account-wide; after the "
+                f"first upload, replace it with one scoped to {project.name} (least privilege)."
+            )
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise ReleasekitError(
