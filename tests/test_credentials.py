@@ -226,3 +226,10 @@ def test_redaction_masks_registered_secrets_and_jwts() -> None:
     payload = base64.urlsafe_b64encode(json.dumps({"aud": "pypi"}).encode()).decode()
     jwt = f"eyJhbGciOiJub25lIn0.{payload.rstrip('=')}.c2lnbmF0dXJl"
     assert redact(f"x a-private-password {jwt} y") == "x **** **** y"
+
+
+def test_custom_index_without_token_env_says_how_to_configure_one() -> None:
+    with pytest.raises(MissingCredentials) as caught:
+        resolve_credentials(local("corp"))
+    assert "token-env" in str(caught.value)
+    assert "[tool.releasekit.indexes.corp]" in str(caught.value)

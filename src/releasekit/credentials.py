@@ -142,7 +142,10 @@ class TokenInfo:
 
     def describe(self) -> str:
         """Instance, scope and expiry in one line (never any part of the secret)."""
-        return f"a token for {self.instance}; scope {self.scope}; {self.expiry}"
+        text = f"a token for {self.instance}; scope {self.scope}; {self.expiry}"
+        if self.unknown_caveats:
+            text += f"; {self.unknown_caveats} restriction(s) releasekit cannot read"
+        return text
 
 
 def _when(timestamp: int) -> str:
@@ -408,26 +411,28 @@ def token_credentials(
     return Credentials(TOKEN_USERNAME, secret, source, info)
 
 
-def _secret_name(index: Index) -> str:
-    return index.token_env or f"{index.env_prefix}TOKEN"
-
-
 class MissingCredentials(CredentialError):
     """No credentials were found for an index."""
 
 
 def _missing(index: Index) -> MissingCredentials:
-    variable = _secret_name(index)
-    where = (
-        f"a token created on {instance_name(expected_location(index) or '')}"
-        if expected_location(index)
-        else f"{index.name}'s password or token"
-    )
+    variable = index.token_env
+    if variable is None:
+        return MissingCredentials(
+            f"No credentials for {index.display}: it has no token-env, and TWINE_PASSWORD "
+            "is not set.",
+            why="releasekit looked at TWINE_USERNAME/TWINE_PASSWORD and the keyring, and "
+            "found nothing.",
+            fix=f'Add token-env = "VARIABLE" to [tool.releasekit.indexes.{index.name}] and '
+            "export that variable (or TWINE_USERNAME and TWINE_PASSWORD).",
+        )
+    expected = expected_location(index)
+    what = f"a token created on {instance_name(expected)}" if expected else "the secret"
     return MissingCredentials(
         f"No credentials for {index.display}: {variable} is not set.",
         why=f"releasekit looked, in order, at {variable}, TWINE_USERNAME/TWINE_PASSWORD, the "
         "keyring and trusted publishing (only in CI with OIDC), and found nothing.",
-        fix=f"Export {variable} with {where}. In GitHub Actions, store it as the repository "
+        fix=f"Export {variable} with {what}. In GitHub Actions, store it as the repository "
         f"secret {variable} and pass it to the step: "
         f"`env: {variable}: ${{{{ secrets.{variable} }}}}`; or set up trusted publishing "
         "and give the job `permissions: id-token: write`.",

@@ -48,7 +48,10 @@ _factory_installed = False
 def _redacting_factory(base: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = base(*args, **kwargs)
-        RedactingFilter().filter(record)
+        try:
+            RedactingFilter().filter(record)
+        except Exception:  # a malformed log call: logging reports it when formatting
+            record.msg, record.args = redact(str(record.msg)), None
         return record
 
     return factory
