@@ -115,7 +115,7 @@ def _upload_to(index: str) -> SessionBody:
         from releasekit.upload import upload
 
         parser = arguments(session, f"Upload the dist dir to {index}.")
-        parser.add_argument("--dist-dir", type=Path, help="upload from here instead")
+        parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
         args = parser.parse_args(session.posargs)
         for project in projects(args, overrides):
             upload(project, index, dist_dir=args.dist_dir)
