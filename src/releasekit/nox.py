@@ -170,6 +170,40 @@ def _init_ci(session: nox.Session, overrides: Overrides) -> None:
         get_reporter().success(f"Wrote {write_workflow(path, text, force=args.force)}.")
 
 
+def _upload_to(index: str) -> SessionBody:
+    def body(session: nox.Session, overrides: Overrides) -> None:
+        from releasekit.upload import upload
+
+        parser = arguments(session, f"Upload the dist dir to {index}.")
+        parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
+        args = parser.parse_args(session.posargs)
+        for project in projects(args, overrides):
+            upload(project, index, dist_dir=args.dist_dir)
+
+    return body
+
+
+def _upload_testpypi(session: nox.Session, overrides: Overrides) -> None:
+    """Upload the dist dir to TestPyPI; files already there with the same sha256 are skipped."""
+    _upload_to("testpypi")(session, overrides)
+
+
+def _upload_pypi(session: nox.Session, overrides: Overrides) -> None:
+    """Upload the dist dir to PyPI; files already there with the same sha256 are skipped."""
+    _upload_to("pypi")(session, overrides)
+
+
+def _doctor(session: nox.Session, overrides: Overrides) -> None:
+    """Offline preflight: configuration, version files, credentials (never shown) per index."""
+    from releasekit.doctor import doctor
+
+    args = arguments(session, "Check configuration and credentials offline.").parse_args(
+        session.posargs
+    )
+    for project in projects(args, overrides):
+        doctor(project)
+
+
 #: Every session, by its fixed name (SPEC.md), in the order ``nox -l`` lists them.
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
@@ -177,6 +211,9 @@ SESSIONS: dict[str, SessionBody] = {
     "verify_testpypi": _verify_testpypi,
     "verify_pypi": _verify_pypi,
     "init_ci": _init_ci,
+    "upload_testpypi": _upload_testpypi,
+    "upload_pypi": _upload_pypi,
+    "doctor": _doctor,
 }
 
 
