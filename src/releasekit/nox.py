@@ -19,7 +19,7 @@ import nox.command
 from releasekit.errors import ReleasekitError, UsageError
 from releasekit.project import Project, load_projects
 from releasekit.redaction import install_log_redaction
-from releasekit.report import get_reporter
+from releasekit.report import get_reporter, quiet_library_logs
 
 Overrides = dict[str, Any]
 SessionBody = Callable[[nox.Session, Overrides], None]
@@ -71,6 +71,7 @@ def run(session: nox.Session, action: Callable[[], object]) -> None:
     ``RELEASEKIT_DEBUG`` is set.
     """
     install_log_redaction()
+    quiet_library_logs()
     reporter = get_reporter()
     try:
         action()
@@ -204,6 +205,18 @@ def _doctor(session: nox.Session, overrides: Overrides) -> None:
         doctor(project)
 
 
+def _rehearse(session: nox.Session, overrides: Overrides) -> None:
+    """Rehearse the whole release against two throwaway local indexes; no tokens needed."""
+    from releasekit.rehearse import rehearse
+
+    parser = arguments(session, "Build, check, upload and verify against local stand-ins.")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the local indexes running until Ctrl-C"
+    )
+    args = parser.parse_args(session.posargs)
+    rehearse(projects(args, overrides), keep=args.keep)
+
+
 #: Every session, by its fixed name (SPEC.md), in the order ``nox -l`` lists them.
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
@@ -214,6 +227,7 @@ SESSIONS: dict[str, SessionBody] = {
     "upload_testpypi": _upload_testpypi,
     "upload_pypi": _upload_pypi,
     "doctor": _doctor,
+    "rehearse": _rehearse,
 }
 
 
