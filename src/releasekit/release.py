@@ -213,43 +213,57 @@ def _rollback(plan: ReleasePlan, repository: Repository, head: str) -> list[str]
         except GitError as exc:
             left = [exc.what]
         if left:
-            problems.append("changed by a hook and left as they are: " + ", ".join(left))
+            problems.append("still differing from before: " + ", ".join(left))
         return problems
 
 
 def apply(plan: ReleasePlan, repository: Repository) -> str:
     """Make the changes of ``plan``: files, one commit, one annotated tag, the push.
 
-    Any failure, KeyboardInterrupt or SIGTERM restores the repository as it was and
-    re-raises (failures as :class:`ReleaseError`). Returns the release commit.
+    Any failure, KeyboardInterrupt or SIGTERM before the push is done restores the
+    repository as it was and re-raises (failures as :class:`ReleaseError`). Signals are
+    held while a step runs, so git is never killed half way through writing. Returns the
+    release commit.
     """
     head = repository.head()
     step = "write the files"
+    pushed = False
     try:
         with sigterm_raises():
-            for edit in plan.edits:
-                write_bytes(edit.path, edit.after)
+            with signals_deferred():
+                for edit in plan.edits:
+                    write_bytes(edit.path, edit.after)
             step = "commit"
             paths = [repository.relative(edit.path) for edit in plan.edits]
-            repository.run("add", "--", *paths)
-            repository.run("commit", "--quiet", "--message", plan.commit_message, "--", *paths)
+            with signals_deferred():
+                repository.run("add", "--", *paths)
+                repository.run("commit", "--quiet", "--message", plan.commit_message, "--", *paths)
             step = "tag"
-            repository.run("tag", "--annotate", plan.tag, "--message", plan.tag_message)
+            with signals_deferred():
+                repository.run("tag", "--annotate", plan.tag, "--message", plan.tag_message)
             if plan.remote:
                 step = "push"
                 branch = f"refs/heads/{plan.branch}"
-                repository.run(
-                    "push",
-                    "--atomic",
-                    "--quiet",
-                    plan.remote,
-                    f"{branch}:{branch}",
-                    f"refs/tags/{plan.tag}:refs/tags/{plan.tag}",
-                )
+                with signals_deferred():
+                    repository.run(
+                        "push",
+                        "--atomic",
+                        "--quiet",
+                        plan.remote,
+                        f"{branch}:{branch}",
+                        f"refs/tags/{plan.tag}:refs/tags/{plan.tag}",
+                    )
+                    pushed = True
             return repository.head()
     except BaseException as exc:
+        if pushed:
+            raise
         problems = _rollback(plan, repository, head)
         if not isinstance(exc, Exception):
+            get_reporter().warn(
+                f"Release of {plan.project.name} {plan.version} interrupted at step {step!r}; "
+                + ("the repository was restored." if not problems else "; ".join(problems))
+            )
             raise
         detail = exc.what if isinstance(exc, ReleasekitError) else f"{type(exc).__name__}: {exc}"
         restored = (
