@@ -115,6 +115,38 @@ def _check_dist(session: nox.Session, overrides: Overrides) -> None:
         check(project)
 
 
+def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
+    from releasekit.verify import verify
+
+    parser = arguments(
+        session,
+        f"Wait until {index} lists every file of the dist dir with the same sha256, then "
+        "install that version in a fresh isolated environment and run the smoke commands.",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds to wait for the files to appear on the index (default: 300)",
+    )
+    args = parser.parse_args(session.posargs)
+    if args.timeout < 0:
+        parser.error("--timeout must be 0 or more seconds")
+    for project in projects(args, overrides):
+        verify(project, index, timeout=args.timeout)
+
+
+def _verify_testpypi(session: nox.Session, overrides: Overrides) -> None:
+    """Wait for the release on TestPyPI, install it in a fresh environment and smoke-test it."""
+    _verify(session, overrides, "testpypi")
+
+
+def _verify_pypi(session: nox.Session, overrides: Overrides) -> None:
+    """Wait for the release on PyPI, install it in a fresh environment and smoke-test it."""
+    _verify(session, overrides, "pypi")
+
+
 def _release(session: nox.Session, overrides: Overrides) -> None:
     """Release VERSION: guards, version set everywhere, changelog, one commit and one tag."""
     from releasekit.release import release
@@ -148,6 +180,8 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
     "check_dist": _check_dist,
+    "verify_testpypi": _verify_testpypi,
+    "verify_pypi": _verify_pypi,
     "release": _release,
 }
 
