@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import twine.commands.upload
 import twine.settings
-from conftest import run_nox
 from rich.console import Console
 
+from conftest import run_nox
 from releasekit.build import build
 from releasekit.distributions import Distribution
 from releasekit.errors import DistributionError, IndexUnavailable, VerifyError

@@ -147,6 +147,68 @@ def _verify_pypi(session: nox.Session, overrides: Overrides) -> None:
     _verify(session, overrides, "pypi")
 
 
+def _init_ci(session: nox.Session, overrides: Overrides) -> None:
+    """Write a GitHub Actions workflow that publishes with these sessions (trusted publishing)."""
+    from releasekit.ci import workflow_text, write_workflow
+
+    parser = arguments(session, "Write .github/workflows/publish.yml for this project.")
+    parser.add_argument(
+        "--repository",
+        required=True,
+        metavar="OWNER/NAME",
+        help="the GitHub repository allowed to publish",
+    )
+    parser.add_argument("--output", type=Path, help="workflow file to write (one package only)")
+    parser.add_argument("--force", action="store_true", help="overwrite a different file")
+    args = parser.parse_args(session.posargs)
+    chosen = projects(args, overrides)
+    monorepo = len(load_projects(Path.cwd(), **overrides)) > 1
+    if args.output and len(chosen) > 1:
+        raise UsageError(
+            "--output names one file, and this monorepo has several packages.",
+            fix="Add --package NAME, or leave out --output.",
+        )
+    for project in chosen:
+        default = f"publish-{project.normalized_name}.yml" if monorepo else "publish.yml"
+        path = args.output or Path(".github", "workflows", default)
+        text = workflow_text(project, args.repository, Path.cwd(), monorepo=monorepo)
+        get_reporter().success(f"Wrote {write_workflow(path, text, force=args.force)}.")
+
+
+def _upload_to(index: str) -> SessionBody:
+    def body(session: nox.Session, overrides: Overrides) -> None:
+        from releasekit.upload import upload
+
+        parser = arguments(session, f"Upload the dist dir to {index}.")
+        parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
+        args = parser.parse_args(session.posargs)
+        for project in projects(args, overrides):
+            upload(project, index, dist_dir=args.dist_dir)
+
+    return body
+
+
+def _upload_testpypi(session: nox.Session, overrides: Overrides) -> None:
+    """Upload the dist dir to TestPyPI; files already there with the same sha256 are skipped."""
+    _upload_to("testpypi")(session, overrides)
+
+
+def _upload_pypi(session: nox.Session, overrides: Overrides) -> None:
+    """Upload the dist dir to PyPI; files already there with the same sha256 are skipped."""
+    _upload_to("pypi")(session, overrides)
+
+
+def _doctor(session: nox.Session, overrides: Overrides) -> None:
+    """Offline preflight: configuration, version files, credentials (never shown) per index."""
+    from releasekit.doctor import doctor
+
+    args = arguments(session, "Check configuration and credentials offline.").parse_args(
+        session.posargs
+    )
+    for project in projects(args, overrides):
+        doctor(project)
+
+
 def _release(session: nox.Session, overrides: Overrides) -> None:
     """Release VERSION: guards, version set everywhere, changelog, one commit and one tag."""
     from releasekit.release import release
@@ -182,6 +244,10 @@ SESSIONS: dict[str, SessionBody] = {
     "check_dist": _check_dist,
     "verify_testpypi": _verify_testpypi,
     "verify_pypi": _verify_pypi,
+    "init_ci": _init_ci,
+    "upload_testpypi": _upload_testpypi,
+    "upload_pypi": _upload_pypi,
+    "doctor": _doctor,
     "release": _release,
 }
 
