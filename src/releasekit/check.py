@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tarfile
 import zipfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from releasekit.distributions import Distribution, find_distributions
 from releasekit.errors import CheckFailed, ConfigError
 from releasekit.project import Project
 from releasekit.report import get_reporter
+from releasekit.stamp import stamp_of
 
 
 def _twine_problems(dist: Distribution) -> tuple[list[str], dict[str, str]]:
@@ -99,9 +101,13 @@ def check(project: Project, dist_dir: Path | None = None) -> list[Distribution]:
     Checked: twine's strict metadata and README rendering check; filename against metadata
     against the project (name and version); one sdist and one wheel; one version only;
     version files agreeing with the project version; file sizes under the index limit.
+    Files stamped by ``build --version``/``--dev`` are checked against their stamped
+    version when they are a stamp of this tree (see :func:`releasekit.stamp.stamp_of`).
     """
     dists = find_distributions(dist_dir or project.dist_dir, project.name)
     problems = version_file_problems(project)
+    stamp = stamp_of(project, dists)
+    expected = dataclasses.replace(project, version=stamp) if stamp else project
     versions = sorted({d.version for d in dists})
     if len(versions) > 1:
         problems.append(
@@ -114,7 +120,7 @@ def check(project: Project, dist_dir: Path | None = None) -> list[Distribution]:
     for dist in dists:
         twine_problems, meta = _twine_problems(dist)
         problems += twine_problems
-        problems += _identity_problems(dist, meta, project)
+        problems += _identity_problems(dist, meta, expected)
     if problems:
         raise CheckFailed(problems)
     names = ", ".join(d.filename for d in dists)

@@ -96,10 +96,15 @@ def run(session: nox.Session, action: Callable[[], object]) -> None:
 def _build(session: nox.Session, overrides: Overrides) -> None:
     """Build the sdist and wheel into the dist dir; prints each file's size and sha256."""
     from releasekit.build import build
+    from releasekit.stamp import build_version, stamped
 
-    args = arguments(session, "Build the sdist and the wheel.").parse_args(session.posargs)
+    parser = arguments(session, "Build the sdist and the wheel.")
+    parser.add_argument("--version", help="stamp this version for this build only")
+    parser.add_argument("--dev", action="store_true", help="stamp a unique dev release")
+    args = parser.parse_args(session.posargs)
     for project in projects(args, overrides):
-        build(project)
+        with stamped(project, build_version(project, args.version, args.dev)) as stamp:
+            build(stamp)
 
 
 def _check_dist(session: nox.Session, overrides: Overrides) -> None:
@@ -217,6 +222,35 @@ def _rehearse(session: nox.Session, overrides: Overrides) -> None:
     rehearse(projects(args, overrides), keep=args.keep)
 
 
+def _release(session: nox.Session, overrides: Overrides) -> None:
+    """Release VERSION: guards, version set everywhere, changelog, one commit and one tag."""
+    from releasekit.release import release
+
+    parser = arguments(session, "Release a version (see SPEC: Release).")
+    parser.add_argument("version", metavar="VERSION", help="the new version, canonical PEP 440")
+    parser.add_argument("--push", action="store_true", help="push the commit and the tag")
+    parser.add_argument("--dry-run", action="store_true", help="show every change, make none")
+    parser.add_argument(
+        "--no-index-check", action="store_true", help="go on when PyPI cannot be reached"
+    )
+    args = parser.parse_args(session.posargs)
+    chosen = projects(args, overrides)
+    if len(chosen) > 1:
+        raise UsageError(
+            "release acts on one package; this monorepo has "
+            + ", ".join(p.name for p in chosen)
+            + ".",
+            fix="Name it: `nox -s release -- VERSION --package NAME`.",
+        )
+    release(
+        chosen[0],
+        args.version,
+        push=args.push,
+        dry_run=args.dry_run,
+        index_check=not args.no_index_check,
+    )
+
+
 #: Every session, by its fixed name (SPEC.md), in the order ``nox -l`` lists them.
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
@@ -228,6 +262,7 @@ SESSIONS: dict[str, SessionBody] = {
     "upload_pypi": _upload_pypi,
     "doctor": _doctor,
     "rehearse": _rehearse,
+    "release": _release,
 }
 
 
