@@ -110,10 +110,22 @@ def _check_dist(session: nox.Session, overrides: Overrides) -> None:
         check(project)
 
 
+def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
+    """Find PyPI tokens in files (and in git history with --history); prints where, never them."""
+    from releasekit.secrets import check_no_secrets
+
+    parser = arguments(session, "Find PyPI API tokens in files and history.", package=False)
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+    parser.add_argument("--history", action="store_true", help="also scan every git commit")
+    args = parser.parse_args(session.posargs)
+    check_no_secrets(args.paths, history=args.history)
+
+
 #: Every session, by its fixed name (SPEC.md), in the order ``nox -l`` lists them.
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
     "check_dist": _check_dist,
+    "scan_secrets": _scan_secrets,
 }
 
 

@@ -1,0 +1,351 @@
+"""Find PyPI API tokens in files and in git history, naming where, never the token.
+
+A candidate is a string matching :data:`releasekit.redaction.TOKEN_PATTERN`. It is reported
+only when its body decodes as a PyPI macaroon (then the instance it was made for is named),
+or when it at least begins like one: a base64url macaroon whose location field names a host,
+cut short (a token split over two lines, or pasted in part). Anything else that merely starts
+with ``pypi-`` (project names such as ``pypi-simple-thing``, placeholders such as
+``pypi-XXXX...``) cannot authenticate anywhere and is not reported, so the scan can run as a
+pre-commit hook without crying wolf.
+
+Usable without nox: ``releasekit-scan-secrets [PATH ...] [--history]`` (also a pre-commit hook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from releasekit.errors import ConfigError, ReleasekitError, SecretsFound
+from releasekit.redaction import TOKEN_PATTERN
+from releasekit.report import get_reporter
+
+_BYTES_PATTERN = re.compile(TOKEN_PATTERN.pattern.encode())
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
+_MACAROON_V2 = 2
+_LOCATION_FIELD = 1
+_GIT_ENV = {"GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A token found in a file (``commit`` set when it was found in git history).
+
+    ``complete`` is False for a token cut short (split over lines, or truncated).
+    """
+
+    path: str
+    line: int
+    instance: str
+    complete: bool = True
+    commit: str | None = None
+
+    def describe(self) -> str:
+        """One line: where, in which commit, what kind of token, for which instance."""
+        where = f"{self.path}:{self.line}"
+        if self.commit:
+            where += f" (commit {self.commit[:12]})"
+        what = "PyPI API token" if self.complete else "truncated or split PyPI API token"
+        return f"{where}: {what} for {self.instance}"
+
+
+def _token_domain(candidate: str) -> str | None:
+    """The domain a complete PyPI token was made for, or None if it does not decode as one."""
+    from pypitoken import LoaderError, Token
+
+    try:
+        token = Token.load(candidate)
+        domain: str = token.domain
+        identifier: str = token.identifier
+    except (LoaderError, UnicodeDecodeError):
+        return None
+    if token.prefix != "pypi" or not identifier or not _HOST.fullmatch(domain):
+        return None
+    return domain
+
+
+def _header_domain(candidate: str) -> str | None:
+    """The location of a macaroon whose beginning decodes (a token cut short), else None."""
+    body = candidate.removeprefix("pypi-")
+    body = body[: len(body) - len(body) % 4]
+    try:
+        data = base64.b64decode(body, altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(data) < 3 or data[0] != _MACAROON_V2 or data[1] != _LOCATION_FIELD:
+        return None
+    size, start = data[2], 3
+    if size >= 0x80 or start + size > len(data):
+        return None
+    try:
+        location = data[start : start + size].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return location if _HOST.fullmatch(location) and "." in location else None
+
+
+def instance_name(domain: str) -> str:
+    """How to name the instance a token was made for: PyPI, TestPyPI, or its domain."""
+    from urllib.parse import urlsplit
+
+    from releasekit.indexes import PYPI, TESTPYPI, builtin_indexes
+
+    words = {PYPI: "PyPI", TESTPYPI: "TestPyPI"}
+    for name, index in builtin_indexes().items():
+        if urlsplit(index.web_url).hostname == domain:
+            return words[name]
+    return f"the index at {domain}"
+
+
+@dataclass(frozen=True)
+class _Hit:
+    line: int
+    domain: str
+    complete: bool
+    fingerprint: str
+
+
+def _hits(data: bytes) -> Iterator[_Hit]:
+    """Every token (complete or cut short) in ``data``."""
+    if b"pypi-" not in data:
+        return
+    for match in _BYTES_PATTERN.finditer(data):
+        candidate = match.group().decode("ascii")
+        domain = _token_domain(candidate)
+        complete = domain is not None
+        if domain is None:
+            domain = _header_domain(candidate)
+        if domain is None:
+            continue
+        yield _Hit(
+            line=data.count(b"\n", 0, match.start()) + 1,
+            domain=domain,
+            complete=complete,
+            fingerprint=hashlib.sha256(candidate.encode()).hexdigest(),
+        )
+
+
+def _git(
+    cwd: Path, *args: str, check: bool = True, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **_GIT_ENV},
+        input=input,
+        capture_output=True,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip()
+        raise ConfigError(f"git {args[0]} failed in {cwd}: {message}")
+    return result
+
+
+def git_root(path: Path) -> Path | None:
+    """The top of the git work tree holding ``path``, or None outside git."""
+    directory = path if path.is_dir() else path.parent
+    result = _git(directory, "rev-parse", "--show-toplevel", check=False)
+    if result.returncode != 0:
+        return None
+    return Path(result.stdout.decode().strip())
+
+
+def _files_under(directory: Path) -> Iterator[Path]:
+    """Files git tracks plus untracked ones it does not ignore; a plain walk outside git."""
+    if git_root(directory) is not None:
+        listed = _git(directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        for name in sorted(set(listed.stdout.decode(errors="surrogateescape").split("\0"))):
+            if name:
+                yield directory / name
+        return
+    for top, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(files):
+            yield Path(top, name)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def scan_paths(paths: Sequence[Path]) -> list[Finding]:
+    """Tokens in the files at ``paths`` (files, or directories walked as git sees them)."""
+    findings: list[Finding] = []
+    seen: set[Path] = set()
+    for root in paths:
+        if not root.exists():
+            raise ConfigError(f"{root} does not exist.", fix="Give files or directories to scan.")
+        for path in [root] if root.is_file() else _files_under(root):
+            resolved = path.resolve()
+            if resolved in seen or path.is_symlink() or not path.is_file():
+                continue
+            seen.add(resolved)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                get_reporter().warn(f"cannot read {_display(path)}: {exc.strerror}")
+                continue
+            findings.extend(
+                Finding(_display(path), hit.line, instance_name(hit.domain), hit.complete)
+                for hit in _hits(data)
+            )
+    return findings
+
+
+def _blobs(repo: Path) -> dict[str, str]:
+    """Every blob reachable from any ref (branches, tags, stash), with a path it had."""
+    objects = _git(repo, "rev-list", "--all", "--objects").stdout
+    checked = _git(
+        repo, "cat-file", "--batch-check=%(objecttype) %(objectname) %(rest)", input=objects
+    ).stdout
+    blobs: dict[str, str] = {}
+    for line in checked.splitlines():
+        kind, _, rest = line.partition(b" ")
+        if kind == b"blob":
+            sha, _, path = rest.partition(b" ")
+            blobs[sha.decode()] = path.decode(errors="surrogateescape")
+    return blobs
+
+
+def _blob_hits(repo: Path, blobs: Iterable[str]) -> dict[str, list[_Hit]]:
+    """Tokens in each blob, read in one ``git cat-file --batch`` stream (each blob once)."""
+    process = subprocess.Popen(
+        ["git", "cat-file", "--batch"],
+        cwd=repo,
+        env={**os.environ, **_GIT_ENV},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    stdin, stdout = process.stdin, process.stdout
+    if stdin is None or stdout is None:  # pragma: no cover - both are pipes
+        raise RuntimeError("git cat-file has no pipes")
+    request = "".join(f"{sha}\n" for sha in blobs).encode()
+
+    def feed() -> None:
+        stdin.write(request)
+        stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    found: dict[str, list[_Hit]] = {}
+    while header := stdout.readline():
+        sha, _kind, size = header.split()
+        data = stdout.read(int(size) + 1)[:-1]
+        hits = list(_hits(data))
+        if hits:
+            found[sha.decode()] = hits
+    writer.join()
+    process.wait()
+    return found
+
+
+def _introductions(repo: Path, wanted: set[str]) -> Iterator[tuple[str, str, str]]:
+    """``(commit, path, blob)`` each time a wanted blob appears at a path, oldest first."""
+    log = _git(
+        repo,
+        "log",
+        "--all",
+        "--reverse",
+        "--raw",
+        "--no-renames",
+        "--no-abbrev",
+        "--diff-merges=first-parent",
+        "--format=commit %H",
+    )
+    commit = ""
+    for line in log.stdout.decode(errors="surrogateescape").splitlines():
+        if line.startswith("commit "):
+            commit = line.split()[1]
+        elif line.startswith(":"):
+            meta, _, path = line.partition("\t")
+            blob = meta.split()[3]
+            if blob in wanted:
+                yield commit, path, blob
+
+
+def scan_history(repo: Path) -> list[Finding]:
+    """Tokens in every blob reachable from any ref of ``repo``, each at its first commit."""
+    blobs = _blobs(repo)
+    hits = _blob_hits(repo, blobs)
+    if not hits:
+        return []
+    findings: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    placed: set[str] = set()
+    for commit, path, blob in _introductions(repo, set(hits)):
+        placed.add(blob)
+        for hit in hits[blob]:
+            if (path, hit.fingerprint) not in seen:
+                seen.add((path, hit.fingerprint))
+                findings.append(
+                    Finding(path, hit.line, instance_name(hit.domain), hit.complete, commit)
+                )
+    for blob in sorted(set(hits) - placed):  # reachable only through a tag of a tree or blob
+        findings.extend(
+            Finding(blobs[blob], hit.line, instance_name(hit.domain), hit.complete, blob)
+            for hit in hits[blob]
+        )
+    return findings
+
+
+def scan_secrets(paths: Sequence[str | Path] = (), *, history: bool = False) -> list[Finding]:
+    """Tokens in ``paths`` (default: the current directory) and, with ``history``, in every
+    commit of the git repositories holding them."""
+    roots = [Path(p) for p in paths] or [Path.cwd()]
+    findings = scan_paths(roots)
+    if history:
+        repos = {repo for root in roots if (repo := git_root(root.resolve())) is not None}
+        if not repos:
+            raise ConfigError(
+                "--history needs a git repository, and none holds the paths given.",
+                fix="Run it inside a git work tree, or leave out --history.",
+            )
+        for repo in sorted(repos):
+            with get_reporter().status(f"Scanning every commit of {repo}"):
+                findings.extend(scan_history(repo))
+    return findings
+
+
+def check_no_secrets(paths: Sequence[str | Path] = (), *, history: bool = False) -> None:
+    """:func:`scan_secrets`, raising :class:`SecretsFound` (every place listed) on a find."""
+    findings = scan_secrets(paths, history=history)
+    if findings:
+        raise SecretsFound([finding.describe() for finding in findings])
+    scope = "files and git history" if history else "files"
+    get_reporter().success(f"No PyPI tokens found in the {scope} scanned.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``releasekit-scan-secrets``: the command-line and pre-commit front end."""
+    parser = argparse.ArgumentParser(
+        prog="releasekit-scan-secrets",
+        description="Find PyPI API tokens in files (and in git history); prints where, "
+        "never the token. Exits 1 on a find.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+    parser.add_argument("--history", action="store_true", help="also scan every git commit")
+    args = parser.parse_args(argv)
+    try:
+        check_no_secrets(args.paths, history=args.history)
+    except ReleasekitError as exc:
+        get_reporter().error(exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
