@@ -110,6 +110,26 @@ def _check_dist(session: nox.Session, overrides: Overrides) -> None:
         check(project)
 
 
+def _audit(session: nox.Session, overrides: Overrides) -> None:
+    """Match every version on the index with a git tag; untagged ones may be unauthorised."""
+    from releasekit.audit import audit
+    from releasekit.errors import UnexplainedReleases
+
+    parser = arguments(session, "Match every version on the index with a git tag.")
+    parser.add_argument("--index", default="pypi", help="index to audit (default: pypi)")
+    args = parser.parse_args(session.posargs)
+    failures: list[UnexplainedReleases] = []
+    for project in projects(args, overrides):
+        try:
+            audit(project, args.index)
+        except UnexplainedReleases as exc:
+            failures.append(exc)
+    for failure in failures[:-1]:
+        get_reporter().error(failure)
+    if failures:
+        raise failures[-1]
+
+
 def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
     """Find PyPI tokens in files (and in git history with --history); prints where, never them."""
     from releasekit.secrets import check_no_secrets
@@ -125,6 +145,7 @@ def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
     "check_dist": _check_dist,
+    "audit": _audit,
     "scan_secrets": _scan_secrets,
 }
 
