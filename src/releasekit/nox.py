@@ -110,6 +110,39 @@ def _check_dist(session: nox.Session, overrides: Overrides) -> None:
         check(project)
 
 
+def _yank(session: nox.Session, overrides: Overrides) -> None:
+    """Yank a release (--undo: restore it); shows where and what when a person must act."""
+    from releasekit.yank import DEFAULT_TIMEOUT, yank
+
+    parser = arguments(session, "Yank a release, or undo a yank, and wait for the index.")
+    parser.add_argument("version", metavar="VERSION")
+    parser.add_argument("--reason", help="why (the index shows it to users); required to yank")
+    parser.add_argument("--index", default="pypi", help="pypi (default) or testpypi")
+    parser.add_argument("--undo", action="store_true", help="restore a yanked release")
+    parser.add_argument("--force", action="store_true", help="even if none stays installable")
+    parser.add_argument("--no-wait", action="store_true", help="print the steps, do not wait")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the index"
+    )
+    args = parser.parse_args(session.posargs)
+    chosen = projects(args, overrides)
+    if len(chosen) > 1:
+        raise UsageError(
+            f"yank acts on one package; this monorepo has {len(chosen)}.",
+            fix="Name the package with --package NAME.",
+        )
+    yank(
+        chosen[0],
+        args.version,
+        args.reason,
+        index_name=args.index,
+        undo=args.undo,
+        force=args.force,
+        wait=not args.no_wait,
+        timeout=args.timeout,
+    )
+
+
 def _audit(session: nox.Session, overrides: Overrides) -> None:
     """Match every version on the index with a git tag; untagged ones may be unauthorised."""
     from releasekit.audit import audit
@@ -145,6 +178,7 @@ def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
     "check_dist": _check_dist,
+    "yank": _yank,
     "audit": _audit,
     "scan_secrets": _scan_secrets,
 }
