@@ -95,7 +95,18 @@ def test_a_token_split_over_lines_is_reported(project_dir: Path) -> None:
     )
     result = scan(project_dir)
     assert result.returncode == 1
-    assert "conf.py:2: truncated or split PyPI API token for PyPI" in result.stdout
+    assert "conf.py:2: PyPI API token for PyPI, split over several lines" in result.stdout
+    assert_not_leaked(result.stdout + result.stderr, token)
+
+
+def test_a_fragment_that_does_not_decode_is_a_warning_only(project_dir: Path) -> None:
+    token = mint(test_instance=True)
+    (project_dir / "test_fixture.py").write_text(f'FAKE = "{token[:60]}"\n')
+    result = scan(project_dir)
+    assert result.returncode == 0, result.stdout
+    assert (
+        "test_fixture.py:1: looks like the start of a PyPI API token for TestPyPI" in result.stdout
+    )
     assert_not_leaked(result.stdout + result.stderr, token)
 
 

@@ -1,12 +1,13 @@
 """Find PyPI API tokens in files and in git history, naming where, never the token.
 
-A candidate is a string matching :data:`releasekit.redaction.TOKEN_PATTERN`. It is reported
-only when its body decodes as a PyPI macaroon (then the instance it was made for is named),
-or when it at least begins like one: a base64url macaroon whose location field names a host,
-cut short (a token split over two lines, or pasted in part). Anything else that merely starts
-with ``pypi-`` (project names such as ``pypi-simple-thing``, placeholders such as
-``pypi-XXXX...``) cannot authenticate anywhere and is not reported, so the scan can run as a
-pre-commit hook without crying wolf.
+A candidate is a string matching :data:`releasekit.redaction.TOKEN_PATTERN`. It counts as a
+token only when it decodes as a PyPI macaroon, alone or joined with the string literals that
+continue it on the next lines (``"pypi-AgE..."`` ``"...rest"``); then the instance it was
+made for is named. Only a string that decodes can authenticate (the index deserialises the
+macaroon and checks its signature), so one that merely begins like a macaroon (a fragment, a
+test fixture without a signature) is shown as a warning and does not fail the scan, and
+anything else starting with ``pypi-`` (project names, ``pypi-XXXX`` placeholders) is ignored:
+a pre-commit hook that cries wolf gets switched off.
 
 Usable without nox: ``releasekit-scan-secrets [PATH ...] [--history]`` (also a pre-commit hook).
 """
@@ -25,6 +26,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from releasekit.errors import ConfigError, ReleasekitError, SecretsFound
 from releasekit.redaction import TOKEN_PATTERN
@@ -34,6 +36,9 @@ _BYTES_PATTERN = re.compile(TOKEN_PATTERN.pattern.encode())
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
 _MACAROON_V2 = 2
 _LOCATION_FIELD = 1
+_CONTINUATION = re.compile(rb"""["']\s*[+\\]?\s*[rbuRBU]?["']([A-Za-z0-9_\-]+)""")
+_MAX_PIECES = 8
+Kind = Literal["token", "split token", "fragment"]
 _GIT_ENV = {"GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 
@@ -41,13 +46,14 @@ _GIT_ENV = {"GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 class Finding:
     """A token found in a file (``commit`` set when it was found in git history).
 
-    ``complete`` is False for a token cut short (split over lines, or truncated).
+    ``kind``: a ``token``; a ``split token`` (string literals over several lines); or a
+    ``fragment`` that begins like a token but does not decode (a warning, not a find).
     """
 
     path: str
     line: int
     instance: str
-    complete: bool = True
+    kind: Kind = "token"
     commit: str | None = None
 
     def describe(self) -> str:
@@ -55,8 +61,13 @@ class Finding:
         where = f"{self.path}:{self.line}"
         if self.commit:
             where += f" (commit {self.commit[:12]})"
-        what = "PyPI API token" if self.complete else "truncated or split PyPI API token"
-        return f"{where}: {what} for {self.instance}"
+        token = f"PyPI API token for {self.instance}"
+        what = {
+            "token": token,
+            "split token": f"{token}, split over several lines",
+            "fragment": f"looks like the start of a {token} but does not decode",
+        }[self.kind]
+        return f"{where}: {what}"
 
 
 def _token_domain(candidate: str) -> str | None:
@@ -111,26 +122,41 @@ def instance_name(domain: str) -> str:
 class _Hit:
     line: int
     domain: str
-    complete: bool
+    kind: Kind
     fingerprint: str
 
 
+def _joined(data: bytes, start: int, end: int) -> str | None:
+    """The token begun at ``start`` continued by string literals after ``end``, if it decodes."""
+    text = data[start:end]
+    for _piece in range(_MAX_PIECES):
+        more = _CONTINUATION.match(data, end)
+        if more is None:
+            return None
+        text, end = text + more.group(1), more.end()
+        if _token_domain(text.decode("ascii")) is not None:
+            return text.decode("ascii")
+    return None
+
+
 def _hits(data: bytes) -> Iterator[_Hit]:
-    """Every token (complete or cut short) in ``data``."""
+    """Every token, split token and token-like fragment in ``data``."""
     if b"pypi-" not in data:
         return
     for match in _BYTES_PATTERN.finditer(data):
         candidate = match.group().decode("ascii")
+        kind: Kind = "token"
         domain = _token_domain(candidate)
-        complete = domain is not None
+        if domain is None and (joined := _joined(data, match.start(), match.end())):
+            candidate, kind, domain = joined, "split token", _token_domain(joined)
         if domain is None:
-            domain = _header_domain(candidate)
+            kind, domain = "fragment", _header_domain(candidate)
         if domain is None:
             continue
         yield _Hit(
             line=data.count(b"\n", 0, match.start()) + 1,
             domain=domain,
-            complete=complete,
+            kind=kind,
             fingerprint=hashlib.sha256(candidate.encode()).hexdigest(),
         )
 
@@ -200,7 +226,7 @@ def scan_paths(paths: Sequence[Path]) -> list[Finding]:
                 get_reporter().warn(f"cannot read {_display(path)}: {exc.strerror}")
                 continue
             findings.extend(
-                Finding(_display(path), hit.line, instance_name(hit.domain), hit.complete)
+                Finding(_display(path), hit.line, instance_name(hit.domain), hit.kind)
                 for hit in _hits(data)
             )
     return findings
@@ -292,11 +318,11 @@ def scan_history(repo: Path) -> list[Finding]:
             if (path, hit.fingerprint) not in seen:
                 seen.add((path, hit.fingerprint))
                 findings.append(
-                    Finding(path, hit.line, instance_name(hit.domain), hit.complete, commit)
+                    Finding(path, hit.line, instance_name(hit.domain), hit.kind, commit)
                 )
     for blob in sorted(set(hits) - placed):  # reachable only through a tag of a tree or blob
         findings.extend(
-            Finding(blobs[blob], hit.line, instance_name(hit.domain), hit.complete, blob)
+            Finding(blobs[blob], hit.line, instance_name(hit.domain), hit.kind, blob)
             for hit in hits[blob]
         )
     return findings
@@ -321,12 +347,20 @@ def scan_secrets(paths: Sequence[str | Path] = (), *, history: bool = False) -> 
 
 
 def check_no_secrets(paths: Sequence[str | Path] = (), *, history: bool = False) -> None:
-    """:func:`scan_secrets`, raising :class:`SecretsFound` (every place listed) on a find."""
+    """:func:`scan_secrets`, raising :class:`SecretsFound` (every place listed) on a find.
+
+    Fragments that do not decode are shown as warnings and do not fail.
+    """
+    reporter = get_reporter()
     findings = scan_secrets(paths, history=history)
-    if findings:
-        raise SecretsFound([finding.describe() for finding in findings])
+    for finding in findings:
+        if finding.kind == "fragment":
+            reporter.warn(f"{finding.describe()} (a fragment or a test fixture; not counted)")
+    tokens = [finding.describe() for finding in findings if finding.kind != "fragment"]
+    if tokens:
+        raise SecretsFound(tokens)
     scope = "files and git history" if history else "files"
-    get_reporter().success(f"No PyPI tokens found in the {scope} scanned.")
+    reporter.success(f"No PyPI tokens found in the {scope} scanned.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
