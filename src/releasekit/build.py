@@ -77,7 +77,7 @@ def build(project: Project) -> list[Distribution]:
             result = subprocess.run(
                 command,
                 cwd=project.root,
-                env=scrubbed_environ(),
+                env=scrubbed_environ(project),
                 capture_output=True,
                 text=True,
                 check=False,

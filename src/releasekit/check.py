@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tarfile
+import zipfile
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -24,7 +26,14 @@ def _twine_problems(dist: Distribution) -> tuple[list[str], dict[str, str]]:
         metadata = package.metadata_dictionary()
         stream = _WarningStream()
         warnings, rendered = _check_file(str(dist.path), stream)
-    except (TwineException, ValueError, OSError, EOFError) as exc:
+    except (
+        TwineException,
+        ValueError,
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        tarfile.TarError,
+    ) as exc:
         reason = str(exc).strip() or type(exc).__name__
         return [f"{dist.filename}: unreadable ({reason}); rebuild it."], {}
     problems = [f"{dist.filename}: {warning}" for warning in warnings]

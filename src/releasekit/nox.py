@@ -110,6 +110,100 @@ def _check_dist(session: nox.Session, overrides: Overrides) -> None:
         check(project)
 
 
+def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
+    from releasekit.verify import verify
+
+    parser = arguments(
+        session,
+        f"Wait until {index} lists every file of the dist dir with the same sha256, then "
+        "install that version in a fresh isolated environment and run the smoke commands.",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds to wait for the files to appear on the index (default: 300)",
+    )
+    args = parser.parse_args(session.posargs)
+    if args.timeout < 0:
+        parser.error("--timeout must be 0 or more seconds")
+    for project in projects(args, overrides):
+        verify(project, index, timeout=args.timeout)
+
+
+def _verify_testpypi(session: nox.Session, overrides: Overrides) -> None:
+    """Wait for the release on TestPyPI, install it in a fresh environment and smoke-test it."""
+    _verify(session, overrides, "testpypi")
+
+
+def _verify_pypi(session: nox.Session, overrides: Overrides) -> None:
+    """Wait for the release on PyPI, install it in a fresh environment and smoke-test it."""
+    _verify(session, overrides, "pypi")
+
+
+def _init_ci(session: nox.Session, overrides: Overrides) -> None:
+    """Write a GitHub Actions workflow that publishes with these sessions (trusted publishing)."""
+    from releasekit.ci import workflow_text, write_workflow
+
+    parser = arguments(session, "Write .github/workflows/publish.yml for this project.")
+    parser.add_argument(
+        "--repository",
+        required=True,
+        metavar="OWNER/NAME",
+        help="the GitHub repository allowed to publish",
+    )
+    parser.add_argument("--output", type=Path, help="workflow file to write (one package only)")
+    parser.add_argument("--force", action="store_true", help="overwrite a different file")
+    args = parser.parse_args(session.posargs)
+    chosen = projects(args, overrides)
+    monorepo = len(load_projects(Path.cwd(), **overrides)) > 1
+    if args.output and len(chosen) > 1:
+        raise UsageError(
+            "--output names one file, and this monorepo has several packages.",
+            fix="Add --package NAME, or leave out --output.",
+        )
+    for project in chosen:
+        default = f"publish-{project.normalized_name}.yml" if monorepo else "publish.yml"
+        path = args.output or Path(".github", "workflows", default)
+        text = workflow_text(project, args.repository, Path.cwd(), monorepo=monorepo)
+        get_reporter().success(f"Wrote {write_workflow(path, text, force=args.force)}.")
+
+
+def _upload_to(index: str) -> SessionBody:
+    def body(session: nox.Session, overrides: Overrides) -> None:
+        from releasekit.upload import upload
+
+        parser = arguments(session, f"Upload the dist dir to {index}.")
+        parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
+        args = parser.parse_args(session.posargs)
+        for project in projects(args, overrides):
+            upload(project, index, dist_dir=args.dist_dir)
+
+    return body
+
+
+def _upload_testpypi(session: nox.Session, overrides: Overrides) -> None:
+    """Upload the dist dir to TestPyPI; files already there with the same sha256 are skipped."""
+    _upload_to("testpypi")(session, overrides)
+
+
+def _upload_pypi(session: nox.Session, overrides: Overrides) -> None:
+    """Upload the dist dir to PyPI; files already there with the same sha256 are skipped."""
+    _upload_to("pypi")(session, overrides)
+
+
+def _doctor(session: nox.Session, overrides: Overrides) -> None:
+    """Offline preflight: configuration, version files, credentials (never shown) per index."""
+    from releasekit.doctor import doctor
+
+    args = arguments(session, "Check configuration and credentials offline.").parse_args(
+        session.posargs
+    )
+    for project in projects(args, overrides):
+        doctor(project)
+
+
 def _yank(session: nox.Session, overrides: Overrides) -> None:
     """Yank a release (--undo: restore it); shows where and what when a person must act."""
     from releasekit.yank import DEFAULT_TIMEOUT, yank
@@ -178,6 +272,12 @@ def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
     "check_dist": _check_dist,
+    "verify_testpypi": _verify_testpypi,
+    "verify_pypi": _verify_pypi,
+    "init_ci": _init_ci,
+    "upload_testpypi": _upload_testpypi,
+    "upload_pypi": _upload_pypi,
+    "doctor": _doctor,
     "yank": _yank,
     "audit": _audit,
     "scan_secrets": _scan_secrets,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 #: A PyPI API token: ``pypi-`` and a base64url macaroon. Shorter runs are left alone.
 TOKEN_PATTERN = re.compile(r"pypi-[A-Za-z0-9_\-]{16,}")
@@ -40,10 +42,30 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_factory_installed = False
+
+
+def _redacting_factory(base: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        try:
+            RedactingFilter().filter(record)
+        except Exception:  # a malformed log call: logging reports it when formatting
+            record.msg, record.args = redact(str(record.msg)), None
+        return record
+
+    return factory
+
+
 def install_log_redaction() -> None:
-    """Attach the redacting filter to every handler of the root logger and known loggers."""
+    """Redact every log record where it is made (any logger, including twine's, urllib3's,
+    requests', httpx's and id's children), and attach the filter to known handlers too."""
+    global _factory_installed
+    if not _factory_installed:
+        logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
+        _factory_installed = True
     redacting = RedactingFilter()
-    for name in (None, "nox", "twine", "httpx", "urllib3"):
+    for name in (None, "nox", "twine", "httpx", "urllib3", "requests", "id"):
         logger = logging.getLogger(name)
         for handler in logger.handlers:
             if not any(isinstance(f, RedactingFilter) for f in handler.filters):

@@ -1,0 +1,366 @@
+"""Upload a project's checked files to an index: idempotent, race-safe, explained.
+
+What the index already holds is read first: a file there with the same sha256 is skipped
+and reported, one with a different sha256 is a hard error. Files are checked
+(:func:`releasekit.check.check`) before anything is sent. Each upload is the legacy upload
+protocol that twine speaks (twine's own package model builds the form), sent with the
+secret in memory only; transient failures are retried with backoff under a deadline, and
+every refusal is explained. The same code serves PyPI, TestPyPI, pypiserver and devpi.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal, cast
+
+import httpx
+
+from releasekit.check import check
+from releasekit.credentials import Credentials, check_token, resolve_credentials
+from releasekit.distributions import Distribution
+from releasekit.errors import DistributionError, UploadError
+from releasekit.indexes import USER_AGENT, Index, IndexClient, IndexFile, RetryPolicy, resolve_index
+from releasekit.project import Project
+from releasekit.report import get_reporter
+
+Status = Literal["uploaded", "already there"]
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What happened to one file: ``"uploaded"`` or ``"already there"`` (same sha256)."""
+
+    distribution: Distribution
+    status: Status
+
+
+def upload(
+    project: Project,
+    index: Index | str,
+    credentials: Credentials | None = None,
+    dist_dir: Path | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    timeout: float = 300.0,
+) -> list[UploadResult]:
+    """Upload every file of ``project`` in the dist dir to ``index`` (a name or an Index).
+
+    ``credentials`` default to :func:`resolve_credentials` for the index; either way they
+    are checked offline (instance, scope, expiry) before any request. Raises
+    :class:`CheckFailed`, :class:`CredentialError`, :class:`UploadError` or
+    :class:`IndexUnavailable`; returns one result per file.
+    """
+    if isinstance(index, str):
+        index = resolve_index(index, project.settings["indexes"])
+    if credentials is None:
+        credentials = resolve_credentials(index, project.name)
+    elif credentials.token is not None:
+        check_token(credentials.token, index, credentials.source, project.name)
+    reporter = get_reporter()
+    dists = check(project, dist_dir)
+    reporter.info(f"Uploading to {index.display} with {credentials.describe()}.")
+    if credentials.token is not None and credentials.token.account_wide:
+        reporter.warn(
+            f"the token in {credentials.source} is account-wide; after the first upload, "
+            f"replace it with one scoped to {project.name} (least privilege)."
+        )
+    policy = retry or RetryPolicy()
+    results: list[UploadResult] = []
+    with IndexClient(index, retry=policy) as client:
+        present = _files_by_name(client, project)
+        conflicts = [
+            _conflict(dist, present[dist.filename], index)
+            for dist in dists
+            if _differs(dist, present.get(dist.filename))
+        ]
+        if conflicts:
+            raise UploadError(
+                "\n".join(c.what for c in conflicts), why=conflicts[0].why, fix=conflicts[0].fix
+            )
+        sender = _Sender(index, credentials, policy, timeout)
+        try:
+            for dist in dists:
+                known = present.get(dist.filename)
+                if known is not None and known.sha256 == dist.sha256:
+                    reporter.info(f"{dist.filename} is already there (same sha256); skipped.")
+                    results.append(UploadResult(dist, "already there"))
+                    continue
+                results.append(UploadResult(dist, sender.send(dist, client, project)))
+        finally:
+            sender.close()
+    reporter.table(
+        f"{project.name} {dists[0].version} on {index.display}",
+        ("file", "size", "sha256", "status"),
+        [
+            (r.distribution.filename, _size(r.distribution.size), r.distribution.sha256, r.status)
+            for r in results
+        ],
+    )
+    return results
+
+
+def _files_by_name(client: IndexClient, project: Project) -> dict[str, IndexFile]:
+    return {item.filename: item for item in client.project_files(project.name)}
+
+
+def _differs(dist: Distribution, known: IndexFile | None) -> bool:
+    return known is not None and known.sha256 is not None and known.sha256 != dist.sha256
+
+
+def _conflict(dist: Distribution, known: IndexFile, index: Index) -> UploadError:
+    return UploadError(
+        f"{dist.filename} is already on {index.display} with different content: the index "
+        f"has sha256 {known.sha256}, the local file has sha256 {dist.sha256}.",
+        why="These files were built again after that version was uploaded; an index never "
+        "lets a filename be reused with other content (PyPI not even after deletion).",
+        fix="Bump the version (for example `nox -s release -- NEXT`, or build with --dev for "
+        "TestPyPI), rebuild with `nox -s build`, and upload again.",
+    )
+
+
+def _size(size: int) -> str:
+    return f"{size / 1024:.1f} KiB" if size < 1024 * 1024 else f"{size / 1024 / 1024:.1f} MiB"
+
+
+def _form(dist: Distribution) -> dict[str, list[str]]:
+    """The upload form of ``dist`` as twine builds it (metadata, digests, protocol fields)."""
+    from twine.exceptions import TwineException
+    from twine.package import PackageFile
+    from twine.repository import Repository
+
+    try:
+        package = PackageFile.from_filename(str(dist.path), comment=None)
+        fields = Repository._convert_metadata_to_list_of_tuples(package.metadata_dictionary())
+    except (TwineException, ValueError, OSError) as exc:
+        raise DistributionError(
+            f"{dist.filename} could not be read for upload: {exc}",
+            fix="Rebuild with `nox -s build`.",
+        ) from exc
+    if package.sha2_digest != dist.sha256:
+        raise DistributionError(
+            f"{dist.filename} changed after it was checked.",
+            why="Something rewrote the dist dir during the upload.",
+            fix="Rebuild with `nox -s build` and upload again.",
+        )
+    form: dict[str, list[str]] = {":action": ["file_upload"], "protocol_version": ["1"]}
+    for key, value in fields:
+        form.setdefault(key, []).append(str(value))
+    return form
+
+
+class _Counting:
+    """A file whose reads advance a progress bar (httpx streams the upload through it)."""
+
+    def __init__(self, handle: IO[bytes], advance: Callable[[int], None]) -> None:
+        self._handle = handle
+        self._advance = advance
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._handle.read(size)
+        self._advance(len(chunk))
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
+
+
+class _Sender:
+    """POSTs files to one index's upload endpoint, with retries and explained refusals."""
+
+    def __init__(
+        self, index: Index, credentials: Credentials, retry: RetryPolicy, timeout: float
+    ) -> None:
+        self.index = index
+        self.credentials = credentials
+        self.retry = retry
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            auth=(credentials.username, credentials.password),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post(self, dist: Distribution, form: dict[str, list[str]]) -> httpx.Response:
+        reporter = get_reporter()
+        with (
+            dist.path.open("rb") as handle,
+            reporter.progress(f"Uploading {dist.filename}", dist.size) as advance,
+        ):
+            response = self._http.post(
+                self.index.upload_url,
+                data=form,
+                files={
+                    "content": (
+                        dist.filename,
+                        cast(IO[bytes], _Counting(handle, advance)),
+                        "application/octet-stream",
+                    )
+                },
+            )
+        if response.status_code >= 500:
+            response.raise_for_status()  # transient: RetryPolicy tries again
+        return response
+
+    def send(self, dist: Distribution, client: IndexClient, project: Project) -> Status:
+        """Upload ``dist``; "already there" when the index turns out to hold the same file."""
+        form = _form(dist)
+        started = time.perf_counter()
+        response = self.retry.run(
+            lambda: self._post(dist, form), f"upload {dist.filename}", self.index
+        )
+        status = response.status_code
+        if status in (200, 201):
+            get_reporter().success(
+                f"Uploaded {dist.filename} to {self.index.name} "
+                f"({time.perf_counter() - started:.1f} s)."
+            )
+            return "uploaded"
+        text = _response_text(response)
+        if status == 409 or (status == 400 and "already exist" in text.lower()):
+            known = _files_by_name(client, project).get(dist.filename)
+            if known is not None and known.sha256 == dist.sha256:
+                get_reporter().info(
+                    f"{dist.filename} is already there (same sha256, uploaded meanwhile)."
+                )
+                return "already there"
+            if known is not None and known.sha256 is not None:
+                raise _conflict(dist, known, self.index)
+        raise explain_refusal(status, text, self.index, dist, self.credentials)
+
+
+def _response_text(response: httpx.Response) -> str:
+    """The index's own words: a JSON message, else the reason phrase and the body's text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return " ".join(str(body["message"]).split())
+    text = " ".join(response.text.split())[:500]
+    reason = response.reason_phrase
+    return f"{reason}: {text}" if text and text not in reason else reason or text
+
+
+def explain_refusal(
+    status: int, text: str, index: Index, dist: Distribution, credentials: Credentials
+) -> UploadError:
+    """An index's refusal of ``dist`` as what happened, the likely cause, and the fix.
+
+    Knows PyPI's and TestPyPI's responses, pypiserver's (400, 401, 403, 409) and devpi's
+    (401, 403, 409).
+    """
+    what = f"{index.display} refused {dist.filename}: HTTP {status} {text}"
+    low = text.lower()
+    source = credentials.source
+    cause, fix = _explanation(status, low, index, dist, source)
+    return UploadError(what, why=cause, fix=fix)
+
+
+def _explanation(
+    status: int, low: str, index: Index, dist: Distribution, source: str
+) -> tuple[str, str]:
+    name = dist.name
+    new_token = f"Create a new token on {index.name} and put it in {source}."
+    if status == 401:
+        return (
+            "The index wants credentials it did not get or did not accept.",
+            f"Check the username and password or token in {source}.",
+        )
+    if status == 403:
+        if "invalid or non-existent authentication" in low:
+            return (
+                "The index does not know this token: it was revoked or deleted, garbled when "
+                "copied, or made for the other instance (PyPI and TestPyPI are separate).",
+                new_token,
+            )
+        if "username/password" in low:
+            return ("The index only accepts API tokens with the username __token__.", new_token)
+        if "expired" in low:
+            return ("The token has expired.", new_token)
+        if "not valid for project" in low or "isn't allowed to upload" in low:
+            return (
+                f"The token or account may not upload to {name}: it is scoped to another "
+                "project, or the name belongs to someone else.",
+                f"Use a token scoped to {name} from an account that owns or maintains it; if "
+                "the name is taken, rename the project.",
+            )
+        if "signatures do not match" in low:
+            return ("The token was altered after it was created.", new_token)
+        if "e-mail" in low or "email" in low or "two factor" in low or "two-factor" in low:
+            return (
+                "The account is not allowed to upload yet (unverified e-mail address or no "
+                "two-factor authentication).",
+                "Verify the account's primary e-mail address and enable two-factor "
+                "authentication in the index's account settings, then run the session again.",
+            )
+        return (
+            "The index refused these credentials for this upload (wrong password or token, or "
+            "no permission on this index).",
+            f"Check the credentials in {source} and the account's permissions on the index.",
+        )
+    if status == 429:
+        return (
+            "The index limits how many new projects an account may create in a short time.",
+            "Wait an hour or so, then run the same session again.",
+        )
+    if status == 413 or "too large" in low:
+        return (
+            "The file or the project's total size is over the index's limit.",
+            "Leave data files out of the package, delete old releases' files, or ask the "
+            "index for a higher limit (PyPI: file a limit request).",
+        )
+    if "digest" in low:
+        return (
+            "The file arrived damaged, or changed while it was sent.",
+            "Rebuild with `nox -s build` and upload again.",
+        )
+    if "previously used" in low:
+        return (
+            "A file of this name was uploaded and then deleted; the index never allows a "
+            "filename to be reused.",
+            "Bump the version (a post release works), rebuild, and upload again.",
+        )
+    if "already exist" in low or status == 409:
+        return (
+            "A file of this name is already on the index, and its content could not be "
+            "confirmed to be the same.",
+            "Bump the version, rebuild with `nox -s build`, and upload again.",
+        )
+    if "older than" in low:
+        return (
+            "The index does not accept new files for releases this old.",
+            "Publish a new version instead.",
+        )
+    if "only one sdist" in low:
+        return (
+            "The release already has an sdist, and an index takes only one.",
+            "Keep a single sdist in the dist dir (rebuild with `nox -s build`).",
+        )
+    if 300 <= status < 400:
+        return (
+            "The upload URL redirects; uploads are never sent on to another address.",
+            f"Set the final URL (often with a trailing slash) as {index.env_prefix}UPLOAD_URL "
+            f"or [tool.releasekit.indexes.{index.name}] upload-url.",
+        )
+    if "bad filename" in low or "invalid" in low:
+        return (
+            "The index does not accept this file's name or metadata.",
+            "Run `nox -s check_dist`, fix what it lists, rebuild, and upload again.",
+        )
+    return (
+        "The index gave the reason above.",
+        "Correct what the index names, then run the same session again (it resumes).",
+    )

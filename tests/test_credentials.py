@@ -1,0 +1,235 @@
+"""Tokens read offline (instance, scope, expiry), credential resolution, redaction."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pypitoken import Token
+
+from releasekit.credentials import (
+    Credentials,
+    MissingCredentials,
+    mint_token,
+    public_locations,
+    read_token,
+    resolve_credentials,
+    scrubbed_environ,
+    token_credentials,
+)
+from releasekit.errors import CredentialError
+from releasekit.indexes import Index, resolve_index
+from releasekit.project import Project
+from releasekit.redaction import install_log_redaction, redact
+
+TOKEN_VARS = ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_USERNAME", "TWINE_PASSWORD")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*TOKEN_VARS, "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+
+
+def local(name: str) -> Index:
+    """An index named like a public one but served locally (as LocalIndex does)."""
+    return Index(name, "http://127.0.0.1:9/", "http://127.0.0.1:9/simple/")
+
+
+def test_minted_tokens_name_their_instance() -> None:
+    prod, test = mint_token("pypi"), mint_token("testpypi")
+    assert prod.startswith("pypi-AgEI")
+    assert test.startswith("pypi-AgEN")
+    assert read_token(prod).location == public_locations()["pypi"]
+    assert read_token(test).location == public_locations()["testpypi"]
+    assert read_token(prod).account_wide
+    assert "PyPI" in read_token(prod).instance
+    assert "TestPyPI" in read_token(test).instance
+
+
+def test_scope_and_expiry_from_current_caveats() -> None:
+    soon = int(time.time()) + 3600
+    info = read_token(mint_token("pypi", projects=["Sample_Pkg"], expires_at=soon))
+    assert info.project_names == frozenset({"sample-pkg"})
+    assert info.expires_at == soon
+    assert info.allows("sample.pkg") is True
+    assert info.allows("other") is False
+    assert not info.account_wide
+    assert "sample-pkg" in info.describe()
+    assert "expires" in info.describe()
+
+
+def test_legacy_caveats_are_understood() -> None:
+    token = Token.create(domain=public_locations()["testpypi"], identifier="id", key="k")
+    token.restrict(legacy_project_names=["foo"], legacy_not_before=1, legacy_not_after=2)
+    token.restrict(legacy_noop=True)
+    info = read_token(token.dump())
+    assert info.project_names == frozenset({"foo"})
+    assert (info.not_before, info.expires_at) == (1, 2)
+    assert info.unknown_caveats == 0
+
+
+def test_trusted_publisher_caveat_is_understood() -> None:
+    info = read_token(mint_token("pypi", trusted_publisher="publisher-1"))
+    assert info.trusted_publisher == "publisher-1"
+    assert not info.account_wide
+    assert info.allows("anything") is None
+    assert "trusted publisher" in info.scope
+
+
+def test_surrounding_whitespace_is_stripped() -> None:
+    token = mint_token("testpypi")
+    creds = token_credentials(f"  {token}\n", local("testpypi"), "TEST_PYPI_API_TOKEN")
+    assert creds.password == token
+    assert creds.username == "__token__"
+
+
+@pytest.mark.parametrize(
+    ("mangle", "reason"),
+    [
+        (lambda t: "hello-world", "does not start with `pypi-`"),
+        (lambda t: "pypi-", "nothing follows"),
+        (lambda t: t[:-20], "truncated"),
+        (lambda t: t[:-1] + "!", "not base64url"),
+        (lambda t: t[:-2] + "+/", "not base64url"),
+        (lambda t: t[:41], "truncated"),
+        (lambda t: "pypi-" + "A" * 40, "not a version 2 macaroon"),
+    ],
+)
+def test_strings_that_are_not_tokens_are_refused(mangle: Callable[[str], str], reason: str) -> None:
+    token = mint_token("testpypi")
+    with pytest.raises(CredentialError) as caught:
+        token_credentials(mangle(token), local("testpypi"), "TEST_PYPI_API_TOKEN")
+    text = str(caught.value)
+    assert "TEST_PYPI_API_TOKEN" in text
+    assert reason in text
+    assert token[5:45] not in text
+
+
+def test_wrong_instance_is_refused_both_ways() -> None:
+    for token_for, used_for in (("pypi", "testpypi"), ("testpypi", "pypi")):
+        with pytest.raises(CredentialError) as caught:
+            token_credentials(mint_token(token_for), local(used_for), "SOME_VAR")
+        text = str(caught.value)
+        assert public_locations()["pypi"] in text
+        assert public_locations()["testpypi"] in text
+        assert "TestPyPI" in text
+        assert "SOME_VAR" in text
+
+
+def test_public_instances_expected_even_with_builtin_urls() -> None:
+    index = resolve_index("testpypi")
+    with pytest.raises(CredentialError, match="made for PyPI"):
+        token_credentials(mint_token("pypi"), index, "TEST_PYPI_API_TOKEN")
+
+
+def test_expired_and_not_yet_valid_tokens_are_refused() -> None:
+    past = int(time.time()) - 10
+    with pytest.raises(CredentialError, match="expired"):
+        token_credentials(mint_token("pypi", expires_at=past), local("pypi"), "PYPI_API_TOKEN")
+    future = int(time.time()) + 3600
+    late = mint_token("pypi", not_before=future, expires_at=future + 60)
+    with pytest.raises(CredentialError, match="not valid before"):
+        token_credentials(late, local("pypi"), "PYPI_API_TOKEN")
+
+
+def test_token_scoped_to_another_project_is_refused() -> None:
+    token = mint_token("pypi", projects=["other-project"])
+    with pytest.raises(CredentialError) as caught:
+        token_credentials(token, local("pypi"), "PYPI_API_TOKEN", "sample-pkg")
+    assert "other-project" in str(caught.value)
+    assert "sample-pkg" in str(caught.value)
+    ok = token_credentials(token, local("pypi"), "PYPI_API_TOKEN", "Other_Project")
+    assert ok.token is not None
+
+
+def test_custom_index_takes_passwords_but_never_public_tokens() -> None:
+    private = Index("corp", "http://127.0.0.1:9/", "http://127.0.0.1:9/simple/", "CORP_TOKEN")
+    creds = token_credentials("s3cret-password", private, "CORP_TOKEN", username="ci")
+    assert creds.token is None
+    assert creds.username == "ci"
+    assert "s3cret-password" not in repr(creds)
+    with pytest.raises(CredentialError, match="another server"):
+        token_credentials(mint_token("pypi"), private, "CORP_TOKEN")
+    own = token_credentials(mint_token("corp", location="corp.example"), private, "CORP_TOKEN")
+    assert own.token is not None
+    assert own.token.location == "corp.example"
+
+
+def test_public_instance_refuses_username_and_password() -> None:
+    with pytest.raises(CredentialError, match="__token__"):
+        token_credentials(mint_token("pypi"), local("pypi"), "TWINE_PASSWORD", username="me")
+
+
+def test_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = resolve_index("testpypi")
+    with pytest.raises(MissingCredentials) as caught:
+        resolve_credentials(index)
+    text = str(caught.value)
+    assert "TEST_PYPI_API_TOKEN" in text
+    assert "secrets.TEST_PYPI_API_TOKEN" in text
+    twine_token = mint_token("testpypi")
+    monkeypatch.setenv("TWINE_PASSWORD", twine_token)
+    assert resolve_credentials(index).source == "TWINE_PASSWORD"
+    monkeypatch.setenv("TEST_PYPI_API_TOKEN", mint_token("testpypi"))
+    found = resolve_credentials(index)
+    assert isinstance(found, Credentials)
+    assert found.source == "TEST_PYPI_API_TOKEN"
+    assert found.password != twine_token
+
+
+def test_configured_token_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = {"corp": {"upload-url": "http://127.0.0.1:9/", "simple-url": "http://127.0.0.1:9/s/"}}
+    table["corp"]["token-env"] = "CORP_TOKEN"
+    index = resolve_index("corp", table)
+    with pytest.raises(MissingCredentials, match="CORP_TOKEN"):
+        resolve_credentials(index)
+    monkeypatch.setenv("CORP_TOKEN", "hunter22")
+    assert resolve_credentials(index).source == "CORP_TOKEN"
+
+
+def test_scrubbed_environ_drops_configured_token_env(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CORP_TOKEN", "x")
+    monkeypatch.setenv("TEST_PYPI_API_TOKEN", "y")
+    project = Project.load(
+        project_dir,
+        indexes={"corp": {"upload-url": "u", "simple-url": "s", "token-env": "CORP_TOKEN"}},
+    )
+    env = scrubbed_environ(project)
+    assert "CORP_TOKEN" not in env
+    assert "TEST_PYPI_API_TOKEN" not in env
+    assert "CORP_TOKEN" in scrubbed_environ()
+    assert "PATH" in env
+
+
+def test_log_records_of_child_loggers_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    token = mint_token("pypi")
+    install_log_redaction()
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("urllib3.connectionpool").debug("auth %s", token)
+        logging.getLogger("twine.repository").info(f"password {token}")
+    assert caplog.records
+    assert token[5:45] not in caplog.text
+    assert "pypi-****" in caplog.text
+
+
+def test_redaction_masks_registered_secrets_and_jwts() -> None:
+    token_credentials("a-private-password", local("corp"), "CORP")
+    payload = base64.urlsafe_b64encode(json.dumps({"aud": "pypi"}).encode()).decode()
+    jwt = f"eyJhbGciOiJub25lIn0.{payload.rstrip('=')}.c2lnbmF0dXJl"
+    assert redact(f"x a-private-password {jwt} y") == "x **** **** y"
+
+
+def test_custom_index_without_token_env_says_how_to_configure_one() -> None:
+    with pytest.raises(MissingCredentials) as caught:
+        resolve_credentials(local("corp"))
+    assert "token-env" in str(caught.value)
+    assert "[tool.releasekit.indexes.corp]" in str(caught.value)

@@ -1,0 +1,288 @@
+"""verify and the verify_* sessions, against real local indexes standing in for TestPyPI and
+PyPI, with real sample projects built, uploaded and installed."""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import twine.commands.upload
+import twine.settings
+from rich.console import Console
+
+from conftest import run_nox
+from releasekit.build import build
+from releasekit.distributions import Distribution
+from releasekit.errors import DistributionError, IndexUnavailable, VerifyError
+from releasekit.indexes import Index
+from releasekit.localindex import LocalIndex
+from releasekit.project import Project
+from releasekit.report import Reporter, set_reporter
+from releasekit.verify import installer_environ, runtime_requirements, verify
+
+TEST_TOKEN = "pypi-test-stand-in-token"
+PROD_TOKEN = "pypi-production-stand-in-token"
+SMOKE_PRINTS_VERSION = 'smoke = ["sample-pkg"]'
+
+
+class Watched(io.StringIO):
+    """A terminal stand-in that signals when a given text has been written to it."""
+
+    def __init__(self, needle: str) -> None:
+        super().__init__()
+        self.needle = needle
+        self.seen = threading.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.needle in self.getvalue():
+            self.seen.set()
+        return written
+
+
+@pytest.fixture
+def terminal() -> Iterator[Watched]:
+    """Everything the reporter writes, in plain mode; ``.seen`` fires on ``Waiting up to``."""
+    stream = Watched("Waiting up to")
+    set_reporter(Reporter(Console(file=stream, color_system=None, width=400), plain=True))
+    yield stream
+    set_reporter(None)
+
+
+@pytest.fixture
+def indexes(local_index: Callable[[str, str], LocalIndex]) -> tuple[LocalIndex, LocalIndex]:
+    """Stand-ins for TestPyPI and PyPI."""
+    return local_index("testpypi", TEST_TOKEN), local_index("pypi", PROD_TOKEN)
+
+
+def upload(index: LocalIndex, dists: Sequence[Distribution]) -> None:
+    """Test setup: put files on a local index with twine's own API."""
+    settings = twine.settings.Settings(
+        username="__token__",
+        password=index.token,
+        repository_url=index.upload_url,
+        non_interactive=True,
+        disable_progress_bar=True,
+    )
+    twine.commands.upload.upload(settings, [str(d.path) for d in dists])
+
+
+def built(make_project: Callable[..., Path], *args: str, **kwargs: object) -> Project:
+    project = Project.load(make_project(*args, **kwargs))
+    build(project)
+    return project
+
+
+@pytest.mark.slow
+def test_verify_testpypi_session_shows_smoke_output_and_timings(
+    make_project: Callable[..., Path], indexes: tuple[LocalIndex, LocalIndex]
+) -> None:
+    test, prod = indexes
+    project = built(make_project, version="0.2.0", releasekit=SMOKE_PRINTS_VERSION)
+    upload(test, build(project))
+    result = run_nox(
+        project.root, "-s", "verify_testpypi", env={**test.environ(), **prod.environ()}
+    )
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    smoke = lines.index("$ sample-pkg  (exit 0)")
+    assert lines[smoke + 1].strip() == "0.2.0"
+    for phase in ("visible on testpypi", "install (uv)", "smoke (1 command)", "total"):
+        assert any(line.strip().startswith(phase) for line in lines), phase
+    assert "imports (sample_pkg)" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_dependencies_come_only_from_production(
+    make_project: Callable[..., Path],
+    indexes: tuple[LocalIndex, LocalIndex],
+    terminal: Watched,
+    monkeypatch: pytest.MonkeyPatch,
+    installer: str,
+) -> None:
+    test, prod = indexes
+    if installer == "pip":
+        monkeypatch.setenv("RELEASEKIT_NO_UV", "1")
+    # The dependency exists in both places; only the production one may be installed.
+    upload(prod, build(Project.load(make_project("dep-pkg", "0.3.0"))))
+    upload(test, build(Project.load(make_project("dep-pkg", "0.4.0"))))
+    project = built(make_project, dependencies=("dep-pkg", "nowhere-pkg; python_version < '3'"))
+    upload(test, build(project))
+    project = Project.load(project.root, smoke=["dep-pkg"])
+    report = verify(project, test.index, dependency_index=prod.index, timeout=30)
+    assert report.installer == installer
+    assert report.dependencies == ("dep-pkg",)
+    assert report.smoke[0].output.strip() == "0.3.0"
+    assert "0.3.0" in terminal.getvalue()
+
+
+@pytest.mark.slow
+def test_dependency_only_on_the_test_index_is_never_installed(
+    make_project: Callable[..., Path],
+    indexes: tuple[LocalIndex, LocalIndex],
+    terminal: Watched,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    test, prod = indexes
+    upload(test, build(Project.load(make_project("squatted-pkg", "1.0.0"))))
+    project = built(make_project, dependencies=("squatted-pkg",))
+    upload(test, build(project))
+    # Ambient configuration pointing at the test index must not widen the sources either.
+    for variable in ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX"):
+        monkeypatch.setenv(variable, test.simple_url)
+    monkeypatch.setenv("PIP_FIND_LINKS", str(test.root / "packages"))
+    with pytest.raises(VerifyError) as caught:
+        verify(project, test.index, dependency_index=prod.index, timeout=30)
+    message = str(caught.value)
+    assert "Installing the dependencies of sample-pkg==0.1.0 (squatted-pkg)" in message
+    assert prod.simple_url in message
+    assert "never from the index under test" in message
+    assert "squatted-pkg" in terminal.getvalue()  # the installer's own explanation
+
+
+@pytest.mark.slow
+def test_verify_pypi_times_out_naming_the_version(
+    make_project: Callable[..., Path], indexes: tuple[LocalIndex, LocalIndex]
+) -> None:
+    test, prod = indexes
+    project = built(make_project, version="0.7.0")
+    upload(test, build(project))  # on the test index only
+    env = {**test.environ(), **prod.environ()}
+    result = run_nox(project.root, "-s", "verify_pypi", "--", "--timeout", "3", env=env, timeout=60)
+    assert result.returncode != 0
+    assert f"sample-pkg 0.7.0 is not on pypi ({prod.simple_url})" in result.stdout
+    assert "sample_pkg-0.7.0-py3-none-any.whl" in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+@pytest.mark.slow
+def test_rebuilt_files_fail_naming_both_sha256(
+    make_project: Callable[..., Path], indexes: tuple[LocalIndex, LocalIndex]
+) -> None:
+    test, prod = indexes
+    project = built(make_project)
+    uploaded = build(project)
+    upload(test, uploaded)
+    module = project.root / "src" / "sample_pkg" / "__init__.py"
+    module.write_text(module.read_text() + "\nCHANGED = True\n")
+    rebuilt = {d.filename: d.sha256 for d in build(project)}
+    with pytest.raises(VerifyError) as caught:
+        verify(project, test.index, dependency_index=prod.index, timeout=30)
+    message = str(caught.value)
+    first = next(d for d in uploaded if d.filename in message)
+    assert rebuilt[first.filename] != first.sha256
+    assert f"the index has sha256 {first.sha256}" in message
+    assert f"the local file has sha256 {rebuilt[first.filename]}" in message
+
+
+@pytest.mark.slow
+def test_failing_smoke_command_shows_output_and_exit_code(
+    make_project: Callable[..., Path], indexes: tuple[LocalIndex, LocalIndex], terminal: Watched
+) -> None:
+    test, prod = indexes
+    smoke = "python -c \"import sys; print('smoke says no'); sys.exit(3)\""
+    project = built(make_project)
+    upload(test, build(project))
+    project = Project.load(project.root, smoke=["sample-pkg", smoke])
+    with pytest.raises(VerifyError) as caught:
+        verify(project, test.index, dependency_index=prod.index, timeout=30)
+    assert caught.value.what == f"Smoke command `{smoke}` exited 3."
+    shown = terminal.getvalue()
+    assert f"$ {smoke}  (exit 3)\n    smoke says no" in shown
+    assert "$ sample-pkg  (exit 0)\n    0.1.0" in shown
+
+
+@pytest.mark.slow
+def test_files_appearing_while_polling(
+    make_project: Callable[..., Path], indexes: tuple[LocalIndex, LocalIndex], terminal: Watched
+) -> None:
+    test, prod = indexes
+    project = built(make_project)
+    dists = build(project)
+    problems: list[BaseException] = []
+
+    def upload_once_polling() -> None:
+        try:
+            if not terminal.seen.wait(timeout=120):
+                raise AssertionError("verify never reported that it was waiting")
+            upload(test, dists)
+        except BaseException as exc:
+            problems.append(exc)
+
+    uploader = threading.Thread(target=upload_once_polling)
+    uploader.start()
+    try:
+        report = verify(project, test.index, dependency_index=prod.index, timeout=120)
+    finally:
+        terminal.seen.set()
+        uploader.join()
+    assert not problems, problems
+    shown = terminal.getvalue()
+    assert "not listed yet: sample_pkg-0.1.0-py3-none-any.whl, sample_pkg-0.1.0.tar.gz" in shown
+    assert shown.index("Waiting up to") < shown.index("2 files listed on testpypi")
+    assert report.modules == ("sample_pkg",)
+
+
+def test_no_dist_files_fail_before_any_network_call(make_project: Callable[..., Path]) -> None:
+    project = Project.load(make_project())
+    nowhere = Index("testpypi", "http://127.0.0.1:9/", "http://127.0.0.1:9/simple/")
+    with pytest.raises(DistributionError, match="does not exist"):
+        verify(project, nowhere, dependency_index=nowhere, timeout=0)
+
+
+def test_unreachable_index_fails_after_bounded_retries(
+    make_project: Callable[..., Path], terminal: Watched
+) -> None:
+    project = Project.load(make_project())
+    build(project)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nowhere = Index("testpypi", f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/simple/")
+    with pytest.raises(IndexUnavailable) as caught:
+        verify(project, nowhere, dependency_index=nowhere, timeout=1)
+    assert re.search(r"after [2-9] tries over [\d.]+ s: connection refused", caught.value.what)
+    assert "listed on" not in terminal.getvalue()
+
+
+def test_runtime_requirements_evaluate_markers_and_drop_extras() -> None:
+    requires = [
+        "plain>=1",
+        "withextra[fast]==2; python_version >= '3.8'",
+        "old; python_version < '3'",
+        "optional; extra == 'docs'",
+    ]
+    assert runtime_requirements(requires) == ["plain>=1", "withextra[fast]==2"]
+    with pytest.raises(VerifyError, match="invalid requirement"):
+        runtime_requirements(["not a requirement!"])
+
+
+def test_installer_environ_drops_sources_and_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable, value in {
+        "PIP_EXTRA_INDEX_URL": "file:///elsewhere",
+        "PIP_FIND_LINKS": "/elsewhere",
+        "UV_INDEX_URL": "http://elsewhere/",
+        "UV_CACHE_DIR": "/cache",
+        "PYTHONPATH": "/elsewhere",
+        "TEST_PYPI_API_TOKEN": "pypi-secret",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    env = installer_environ(Path("/venv"))
+    assert env["PIP_CONFIG_FILE"] == "/dev/null"
+    assert env["UV_CACHE_DIR"] == "/cache"
+    assert env["VIRTUAL_ENV"] == "/venv"
+    assert env["PATH"].startswith("/venv/bin")
+    for gone in (
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_FIND_LINKS",
+        "UV_INDEX_URL",
+        "PYTHONPATH",
+        "TEST_PYPI_API_TOKEN",
+    ):
+        assert gone not in env
