@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git, run_nox, write_project
 from twine.commands.upload import upload
 from twine.settings import Settings
 
+from conftest import git, run_nox, write_project
 from releasekit.build import build
 from releasekit.distributions import Distribution
 from releasekit.localindex import LocalIndex

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import git, run_nox
 from pypitoken import Token
 from twine.utils import DEFAULT_REPOSITORY, TEST_REPOSITORY
 
+from conftest import git, run_nox
 from releasekit.indexes import web_root
 from releasekit.project import read_pyproject
 from releasekit.secrets import scan_secrets
@@ -72,6 +72,7 @@ def test_planted_token_fails_naming_file_and_instance(
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert f"deploy.env:2: PyPI API token for {instance}" in output
+    assert "scope project: sample-pkg" in output
     assert "Revoke" in output
     assert_not_leaked(output, token)
 
@@ -95,7 +96,8 @@ def test_a_token_split_over_lines_is_reported(project_dir: Path) -> None:
     )
     result = scan(project_dir)
     assert result.returncode == 1
-    assert "conf.py:2: PyPI API token for PyPI, split over several lines" in result.stdout
+    assert "conf.py:2: PyPI API token for PyPI" in result.stdout
+    assert "split over several lines" in result.stdout
     assert_not_leaked(result.stdout + result.stderr, token)
 
 

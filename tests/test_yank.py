@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_nox
 from packaging.version import Version
 
+from conftest import run_nox
 from releasekit.errors import ActionNeeded, UsageError, YankError
 from releasekit.project import Project
 from releasekit.yank import mark_changelog, yank

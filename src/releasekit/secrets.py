@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from releasekit.errors import ConfigError, ReleasekitError, SecretsFound
+from releasekit.credentials import TokenInfo, instance_name, read_token
+from releasekit.errors import ConfigError, CredentialError, ReleasekitError, SecretsFound
 from releasekit.redaction import TOKEN_PATTERN
 from releasekit.report import get_reporter
 
@@ -53,6 +54,7 @@ class Finding:
     path: str
     line: int
     instance: str
+    scope: str | None = None
     kind: Kind = "token"
     commit: str | None = None
 
@@ -62,27 +64,22 @@ class Finding:
         if self.commit:
             where += f" (commit {self.commit[:12]})"
         token = f"PyPI API token for {self.instance}"
+        if self.scope:
+            token += f", scope {self.scope}"
         what = {
             "token": token,
-            "split token": f"{token}, split over several lines",
+            "split token": f"{token}; split over several lines",
             "fragment": f"looks like the start of a {token} but does not decode",
         }[self.kind]
         return f"{where}: {what}"
 
 
-def _token_domain(candidate: str) -> str | None:
-    """The domain a complete PyPI token was made for, or None if it does not decode as one."""
-    from pypitoken import LoaderError, Token
-
+def _read(candidate: str) -> TokenInfo | None:
+    """What a complete token says about itself, or None if ``candidate`` is not one."""
     try:
-        token = Token.load(candidate)
-        domain: str = token.domain
-        identifier: str = token.identifier
-    except (LoaderError, UnicodeDecodeError):
+        return read_token(candidate)
+    except CredentialError:
         return None
-    if token.prefix != "pypi" or not identifier or not _HOST.fullmatch(domain):
-        return None
-    return domain
 
 
 def _header_domain(candidate: str) -> str | None:
@@ -105,25 +102,16 @@ def _header_domain(candidate: str) -> str | None:
     return location if _HOST.fullmatch(location) and "." in location else None
 
 
-def instance_name(domain: str) -> str:
-    """How to name the instance a token was made for: PyPI, TestPyPI, or its domain."""
-    from urllib.parse import urlsplit
-
-    from releasekit.indexes import PYPI, TESTPYPI, builtin_indexes
-
-    words = {PYPI: "PyPI", TESTPYPI: "TestPyPI"}
-    for name, index in builtin_indexes().items():
-        if urlsplit(index.web_url).hostname == domain:
-            return words[name]
-    return f"the index at {domain}"
-
-
 @dataclass(frozen=True)
 class _Hit:
     line: int
-    domain: str
+    instance: str
+    scope: str | None
     kind: Kind
     fingerprint: str
+
+    def finding(self, path: str, commit: str | None = None) -> Finding:
+        return Finding(path, self.line, self.instance, self.scope, self.kind, commit)
 
 
 def _joined(data: bytes, start: int, end: int) -> str | None:
@@ -134,7 +122,7 @@ def _joined(data: bytes, start: int, end: int) -> str | None:
         if more is None:
             return None
         text, end = text + more.group(1), more.end()
-        if _token_domain(text.decode("ascii")) is not None:
+        if _read(text.decode("ascii")) is not None:
             return text.decode("ascii")
     return None
 
@@ -146,16 +134,19 @@ def _hits(data: bytes) -> Iterator[_Hit]:
     for match in _BYTES_PATTERN.finditer(data):
         candidate = match.group().decode("ascii")
         kind: Kind = "token"
-        domain = _token_domain(candidate)
-        if domain is None and (joined := _joined(data, match.start(), match.end())):
-            candidate, kind, domain = joined, "split token", _token_domain(joined)
-        if domain is None:
-            kind, domain = "fragment", _header_domain(candidate)
-        if domain is None:
+        info = _read(candidate)
+        if info is None and (joined := _joined(data, match.start(), match.end())):
+            candidate, kind, info = joined, "split token", _read(joined)
+        if info is not None:
+            instance, scope = info.instance, info.scope
+        elif (location := _header_domain(candidate)) is not None:
+            kind, instance, scope = "fragment", instance_name(location), None
+        else:
             continue
         yield _Hit(
             line=data.count(b"\n", 0, match.start()) + 1,
-            domain=domain,
+            instance=instance,
+            scope=scope,
             kind=kind,
             fingerprint=hashlib.sha256(candidate.encode()).hexdigest(),
         )
@@ -225,10 +216,7 @@ def scan_paths(paths: Sequence[Path]) -> list[Finding]:
             except OSError as exc:
                 get_reporter().warn(f"cannot read {_display(path)}: {exc.strerror}")
                 continue
-            findings.extend(
-                Finding(_display(path), hit.line, instance_name(hit.domain), hit.kind)
-                for hit in _hits(data)
-            )
+            findings.extend(hit.finding(_display(path)) for hit in _hits(data))
     return findings
 
 
@@ -317,14 +305,9 @@ def scan_history(repo: Path) -> list[Finding]:
         for hit in hits[blob]:
             if (path, hit.fingerprint) not in seen:
                 seen.add((path, hit.fingerprint))
-                findings.append(
-                    Finding(path, hit.line, instance_name(hit.domain), hit.kind, commit)
-                )
+                findings.append(hit.finding(path, commit))
     for blob in sorted(set(hits) - placed):  # reachable only through a tag of a tree or blob
-        findings.extend(
-            Finding(blobs[blob], hit.line, instance_name(hit.domain), hit.kind, blob)
-            for hit in hits[blob]
-        )
+        findings.extend(hit.finding(blobs[blob], blob) for hit in hits[blob])
     return findings
 
 
