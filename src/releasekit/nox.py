@@ -251,6 +251,70 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
     )
 
 
+def _yank(session: nox.Session, overrides: Overrides) -> None:
+    """Yank a release (--undo: restore it); shows where and what when a person must act."""
+    from releasekit.yank import DEFAULT_TIMEOUT, yank
+
+    parser = arguments(session, "Yank a release, or undo a yank, and wait for the index.")
+    parser.add_argument("version", metavar="VERSION")
+    parser.add_argument("--reason", help="why (the index shows it to users); required to yank")
+    parser.add_argument("--index", default="pypi", help="pypi (default) or testpypi")
+    parser.add_argument("--undo", action="store_true", help="restore a yanked release")
+    parser.add_argument("--force", action="store_true", help="even if none stays installable")
+    parser.add_argument("--no-wait", action="store_true", help="print the steps, do not wait")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the index"
+    )
+    args = parser.parse_args(session.posargs)
+    chosen = projects(args, overrides)
+    if len(chosen) > 1:
+        raise UsageError(
+            f"yank acts on one package; this monorepo has {len(chosen)}.",
+            fix="Name the package with --package NAME.",
+        )
+    yank(
+        chosen[0],
+        args.version,
+        args.reason,
+        index_name=args.index,
+        undo=args.undo,
+        force=args.force,
+        wait=not args.no_wait,
+        timeout=args.timeout,
+    )
+
+
+def _audit(session: nox.Session, overrides: Overrides) -> None:
+    """Match every version on the index with a git tag; untagged ones may be unauthorised."""
+    from releasekit.audit import audit
+    from releasekit.errors import UnexplainedReleases
+
+    parser = arguments(session, "Match every version on the index with a git tag.")
+    parser.add_argument("--index", default="pypi", help="index to audit (default: pypi)")
+    args = parser.parse_args(session.posargs)
+    failures: list[UnexplainedReleases] = []
+    for project in projects(args, overrides):
+        try:
+            audit(project, args.index)
+        except UnexplainedReleases as exc:
+            failures.append(exc)
+    for failure in failures[:-1]:
+        get_reporter().error(failure)
+    if failures:
+        raise failures[-1]
+
+
+def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
+    """Find PyPI tokens in files (and in git history with --history); prints where, never them."""
+    from releasekit.secrets import check_no_secrets
+
+    parser = arguments(session, "Find PyPI API tokens in files and history.", package=False)
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+    parser.add_argument("--history", action="store_true", help="also scan every git commit")
+    args = parser.parse_args(session.posargs)
+    check_no_secrets(args.paths, history=args.history)
+
+
 #: Every session, by its fixed name (SPEC.md), in the order ``nox -l`` lists them.
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
@@ -263,6 +327,9 @@ SESSIONS: dict[str, SessionBody] = {
     "doctor": _doctor,
     "rehearse": _rehearse,
     "release": _release,
+    "yank": _yank,
+    "audit": _audit,
+    "scan_secrets": _scan_secrets,
 }
 
 
