@@ -21,6 +21,7 @@ STEPS = (
     "verify_pypi",
     "upload_testpypi again",
     "upload_pypi again",
+    "audit",
 )
 
 
@@ -30,7 +31,7 @@ def test_rehearse_passes_and_leaves_the_project_untouched(
     root = make_project(releasekit='smoke = ["sample-pkg"]')
     result = run_nox(root, "-s", "rehearse")
     assert result.returncode == 0, result.stdout
-    summary = result.stdout[result.stdout.index("Rehearsal: 8 steps") :]
+    summary = result.stdout[result.stdout.index("Rehearsal: 9 steps") :]
     for step in STEPS:
         assert re.search(rf"^  {step} {{2,}}\S", summary, re.MULTILINE), summary
     assert summary.count("already there") == 4  # two files, two indexes, second round

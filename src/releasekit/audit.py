@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,14 +82,18 @@ def _is_shallow(root: Path) -> bool:
     return result.stdout.strip() == "true"
 
 
-def audit(project: Project, index_name: str = PYPI) -> AuditResult:
+def audit(
+    project: Project, index: Index | str = PYPI, *, pending: Collection[Version] = ()
+) -> AuditResult:
     """Compare the versions of ``project`` on the index with its git tags.
 
-    Dev releases (``X.Y.Z.devN``, continuous uploads) are listed apart and never flagged.
+    Dev releases (``X.Y.Z.devN``, continuous uploads) are listed apart and never flagged,
+    and so are ``pending`` versions (a rehearsal's, whose tag the release will make).
     Raises :class:`UnexplainedReleases` when any other version has no tag.
     """
     reporter = get_reporter()
-    index = resolve_index(index_name, project.settings["indexes"])
+    if isinstance(index, str):
+        index = resolve_index(index, project.settings["indexes"])
     tagged = tagged_versions(project)
     with IndexClient(index) as client, reporter.status(f"Reading {index.display}"):
         versions = client.versions(project.name)
@@ -96,7 +101,11 @@ def audit(project: Project, index_name: str = PYPI) -> AuditResult:
         index=index,
         tagged={v: tagged[v] for v in versions if v in tagged},
         dev={v: f for v, f in versions.items() if v not in tagged and v.is_devrelease},
-        unexplained={v: f for v, f in versions.items() if v not in tagged and not v.is_devrelease},
+        unexplained={
+            v: f
+            for v, f in versions.items()
+            if v not in tagged and not v.is_devrelease and v not in pending
+        },
         not_on_index={v: t for v, t in tagged.items() if v not in versions},
     )
     _report(project, result)

@@ -319,17 +319,17 @@ def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
     "check_dist": _check_dist,
-    "verify_testpypi": _verify_testpypi,
-    "verify_pypi": _verify_pypi,
-    "init_ci": _init_ci,
     "upload_testpypi": _upload_testpypi,
     "upload_pypi": _upload_pypi,
-    "doctor": _doctor,
-    "rehearse": _rehearse,
-    "release": _release,
+    "verify_testpypi": _verify_testpypi,
+    "verify_pypi": _verify_pypi,
     "yank": _yank,
+    "release": _release,
+    "doctor": _doctor,
     "audit": _audit,
     "scan_secrets": _scan_secrets,
+    "rehearse": _rehearse,
+    "init_ci": _init_ci,
 }
 
 

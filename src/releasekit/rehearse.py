@@ -1,5 +1,5 @@
 """Rehearse a whole release against two throwaway local indexes standing in for TestPyPI and
-PyPI: build, check, upload, verify, upload again (idempotence). No real index is written to,
+PyPI: build, check, upload, verify, upload again (idempotence), audit. No real index is written to,
 no token is needed, and the project's files are left as they were."""
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.version import Version
+
+from releasekit.audit import audit
 from releasekit.build import build
 from releasekit.check import check
 from releasekit.credentials import Credentials, mint_token, token_credentials
@@ -94,6 +97,12 @@ def _pipeline(project: Project, indexes: StandIns) -> list[tuple[str, Callable[[
     def check_step() -> str:
         return f"{len(check(project))} files pass"
 
+    def audit_step() -> str:
+        version = Version(project.version)
+        result = audit(project, indexes.indexes[PYPI].index, pending=[version])
+        awaiting = "" if version in result.tagged else f"; {version} awaits its tag from release"
+        return f"{len(result.tagged)} tagged, {len(result.dev)} dev{awaiting}"
+
     return [
         ("build", build_step),
         ("check_dist", check_step),
@@ -103,6 +112,7 @@ def _pipeline(project: Project, indexes: StandIns) -> list[tuple[str, Callable[[
         ("verify_pypi", verify_on(PYPI)),
         ("upload_testpypi again", upload_to(TESTPYPI, again=True)),
         ("upload_pypi again", upload_to(PYPI, again=True)),
+        ("audit", audit_step),
     ]
 
 
