@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import string
 import subprocess
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from releasekit.errors import ConfigError, UnexplainedReleases
 from releasekit.indexes import PYPI, Index, IndexClient, IndexFile, resolve_index
@@ -28,26 +26,6 @@ class AuditResult:
     not_on_index: dict[Version, str]
 
 
-def _tag_regex(project: Project) -> re.Pattern[str]:
-    fmt: str = project.settings["tag-format"]
-    parts: list[str] = []
-    fields: set[str] = set()
-    for literal, field, _spec, _conv in string.Formatter().parse(fmt):
-        parts.append(re.escape(literal))
-        if field == "name":
-            parts.append(re.escape(project.normalized_name))
-        elif field == "version":
-            parts.append(r"(?P<version>.+)")
-        elif field is not None:
-            raise ConfigError(
-                f"tag-format {fmt!r} uses {{{field}}}; only {{name}} and {{version}} exist."
-            )
-        fields.add(field or "")
-    if "version" not in fields:
-        raise ConfigError(f"tag-format {fmt!r} has no {{version}}.", fix="Add {version} to it.")
-    return re.compile("".join(parts))
-
-
 def tagged_versions(project: Project) -> dict[Version, str]:
     """This project's versions that have a release tag in its git repository, with the tag."""
     result = subprocess.run(
@@ -59,15 +37,11 @@ def tagged_versions(project: Project) -> dict[Version, str]:
             why="audit explains each version on the index by its release tag.",
             fix="Run audit inside the project's git repository.",
         )
-    pattern = _tag_regex(project)
     tagged: dict[Version, str] = {}
     for tag in result.stdout.split():
-        found = pattern.fullmatch(tag)
-        if found:
-            try:
-                tagged[Version(found.group("version"))] = tag
-            except InvalidVersion:
-                continue
+        version = project.version_of_tag(tag)
+        if version is not None:
+            tagged[version] = tag
     return tagged
 
 

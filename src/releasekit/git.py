@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from releasekit.errors import ReleaseError
 from releasekit.project import Project
@@ -88,15 +87,11 @@ class Repository:
 
     def project_tags(self, project: Project) -> dict[str, Version]:
         """Tags of ``project`` reachable from HEAD (by its tag-format), with their versions."""
-        pattern = _tag_pattern(project)
         found: dict[str, Version] = {}
         for tag in self.run("tag", "--list", "--merged", "HEAD").split():
-            matched = pattern.fullmatch(tag)
-            if matched:
-                try:
-                    found[tag] = Version(matched.group("version"))
-                except InvalidVersion:
-                    continue
+            version = project.version_of_tag(tag)
+            if version is not None:
+                found[tag] = version
         return found
 
     def last_tag(self, project: Project, below: Version | None = None) -> str | None:
@@ -111,9 +106,3 @@ class Repository:
     def count_commits(self, since: str | None) -> int:
         """How many commits HEAD has after ``since`` (all of them when None)."""
         return int(self.run("rev-list", "--count", f"{since}..HEAD" if since else "HEAD"))
-
-
-def _tag_pattern(project: Project) -> re.Pattern[str]:
-    marker = "\x00version\x00"
-    template = re.escape(project.tag(marker))
-    return re.compile(template.replace(re.escape(marker), r"(?P<version>.+)"))
