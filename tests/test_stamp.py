@@ -148,7 +148,8 @@ def test_stamp_restores_when_the_process_is_interrupted(
     before = tree(root)
     script = textwrap.dedent(
         f"""
-        import sys
+        import signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job ignores it
         from releasekit.project import Project
         from releasekit.stamp import stamped
         with stamped(Project.load({str(root)!r}), "9.9.9"):
