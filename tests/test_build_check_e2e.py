@@ -29,4 +29,6 @@ def test_build_then_check(make_project: Callable[..., Path], backend: str) -> No
     checked = run_nox(root, "-s", "check_dist")
     assert checked.returncode == 0, checked.stdout
     assert "pass" in checked.stdout
+    # importing commitizen must not silence nox's own logger (it disables existing loggers)
+    assert "Session check_dist was successful" in checked.stdout
     assert git(root, "status", "--porcelain") == ""

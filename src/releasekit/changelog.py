@@ -26,14 +26,15 @@ from pathlib import Path
 from string import Template
 from typing import Any, cast
 
-from commitizen import changelog as cz_changelog
-from commitizen.config.base_config import BaseConfig
-from commitizen.config.toml_config import TomlConfig
-from commitizen.cz.base import BaseCommitizen
-from commitizen.exceptions import CommitizenException
-from commitizen.factory import committer_factory
-from commitizen.git import GitCommit
-
+from releasekit._commitizen import (
+    BaseCommitizen,
+    BaseConfig,
+    CommitizenException,
+    GitCommit,
+    TomlConfig,
+    committer_factory,
+)
+from releasekit._commitizen import changelog as cz_changelog
 from releasekit.errors import ConfigError
 from releasekit.git import Repository
 from releasekit.project import Project, read_pyproject
