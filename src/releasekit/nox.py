@@ -20,6 +20,7 @@ from releasekit.errors import ReleasekitError, UsageError
 from releasekit.project import Project, load_projects
 from releasekit.redaction import install_log_redaction
 from releasekit.report import get_reporter
+from releasekit.workspace import for_each
 
 Overrides = dict[str, Any]
 SessionBody = Callable[[nox.Session, Overrides], None]
@@ -97,8 +98,7 @@ def _build(session: nox.Session, overrides: Overrides) -> None:
     from releasekit.build import build
 
     args = arguments(session, "Build the sdist and the wheel.").parse_args(session.posargs)
-    for project in projects(args, overrides):
-        build(project)
+    for_each(projects(args, overrides), build)
 
 
 def _check_dist(session: nox.Session, overrides: Overrides) -> None:
@@ -106,8 +106,7 @@ def _check_dist(session: nox.Session, overrides: Overrides) -> None:
     from releasekit.check import check
 
     args = arguments(session, "Check the built files.").parse_args(session.posargs)
-    for project in projects(args, overrides):
-        check(project)
+    for_each(projects(args, overrides), check)
 
 
 def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
@@ -128,8 +127,7 @@ def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
     args = parser.parse_args(session.posargs)
     if args.timeout < 0:
         parser.error("--timeout must be 0 or more seconds")
-    for project in projects(args, overrides):
-        verify(project, index, timeout=args.timeout)
+    for_each(projects(args, overrides), lambda p: verify(p, index, timeout=args.timeout))
 
 
 def _verify_testpypi(session: nox.Session, overrides: Overrides) -> None:
@@ -177,8 +175,7 @@ def _upload_to(index: str) -> SessionBody:
         parser = arguments(session, f"Upload the dist dir to {index}.")
         parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
         args = parser.parse_args(session.posargs)
-        for project in projects(args, overrides):
-            upload(project, index, dist_dir=args.dist_dir)
+        for_each(projects(args, overrides), lambda p: upload(p, index, dist_dir=args.dist_dir))
 
     return body
 
