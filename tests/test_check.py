@@ -103,3 +103,18 @@ def test_missing_and_empty_dist_dir(project: Project) -> None:
     project.dist_dir.mkdir()
     with pytest.raises(DistributionError, match="No distribution files"):
         check(project)
+
+
+def test_tag_build_must_match_the_tag(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_REF_TYPE", "tag")
+    monkeypatch.setenv("GITHUB_REF_NAME", "sample-pkg-v0.1.0")
+    assert len(check(project)) == 2
+    monkeypatch.setenv("GITHUB_REF_NAME", "sample-pkg-v0.2.0")
+    (found,) = problems(project)
+    assert "tag sample-pkg-v0.2.0 (version 0.2.0)" in found
+    assert "files are version 0.1.0" in found
+    monkeypatch.setenv("GITHUB_REF_NAME", "other-pkg-v9.0.0")  # another package's tag
+    assert len(check(project)) == 2
+    monkeypatch.delenv("GITHUB_REF_TYPE")
+    monkeypatch.setenv("CI_COMMIT_TAG", "sample-pkg-v0.0.1")
+    assert "version 0.0.1" in problems(project)[0]

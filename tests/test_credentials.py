@@ -213,7 +213,11 @@ def test_scrubbed_environ_drops_configured_token_env(
 def test_log_records_of_child_loggers_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     token = mint_token("pypi")
     install_log_redaction()
-    with caplog.at_level(logging.DEBUG):
+    # Explicit levels: a session run earlier in this process may have quieted these loggers.
+    with (
+        caplog.at_level(logging.DEBUG, logger="urllib3"),
+        caplog.at_level(logging.DEBUG, logger="twine"),
+    ):
         logging.getLogger("urllib3.connectionpool").debug("auth %s", token)
         logging.getLogger("twine.repository").info(f"password {token}")
     assert caplog.records

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import tarfile
 import zipfile
 from collections.abc import Mapping
@@ -15,6 +17,7 @@ from releasekit.distributions import Distribution, find_distributions
 from releasekit.errors import CheckFailed, ConfigError
 from releasekit.project import Project
 from releasekit.report import get_reporter
+from releasekit.stamp import stamp_of
 
 #: Description content types twine's check does not render (nothing to import for them).
 _NOT_RENDERED = ("text/markdown", "text/plain")
@@ -115,20 +118,46 @@ def version_file_problems(project: Project) -> list[str]:
     return problems
 
 
+def ci_tag() -> str | None:
+    """The git tag a CI job was started for (GitHub Actions or GitLab CI), if any."""
+    if os.environ.get("GITHUB_REF_TYPE") == "tag":
+        return os.environ.get("GITHUB_REF_NAME") or None
+    return os.environ.get("CI_COMMIT_TAG") or None
+
+
+def tag_problems(project: Project, versions: list[Version]) -> list[str]:
+    """In a CI job started by a release tag of this project, the files must be that version."""
+    tag = ci_tag()
+    tagged = project.version_of_tag(tag) if tag else None
+    if tagged is None or versions == [tagged]:
+        return []
+    found = ", ".join(str(v) for v in versions)
+    return [
+        f"this job runs for the tag {tag} (version {tagged}) but the files are version {found}; "
+        f"tag the commit whose version is {tagged} (`nox -s release -- {tagged}` does both)."
+    ]
+
+
 def check(project: Project, dist_dir: Path | None = None) -> list[Distribution]:
     """Check this project's files in the dist dir; return them, or raise :class:`CheckFailed`.
 
     Checked: twine's strict metadata and README rendering check; filename against metadata
     against the project (name and version); one sdist and one wheel; one version only;
-    version files agreeing with the project version; file sizes under the index limit.
+    version files agreeing with the project version; file sizes under the index limit; in a
+    CI job started by a release tag of this project, the version the tag names. Files
+    stamped by ``build --version``/``--dev`` are checked against their stamped version when
+    they are a stamp of this tree (see :func:`releasekit.stamp.stamp_of`).
     """
     dists = find_distributions(dist_dir or project.dist_dir, project.name)
     problems = version_file_problems(project)
+    stamp = stamp_of(project, dists)
+    expected = dataclasses.replace(project, version=stamp) if stamp else project
     versions = sorted({d.version for d in dists})
     if len(versions) > 1:
         problems.append(
             f"the dist dir mixes versions {', '.join(map(str, versions))}; rebuild to clear it."
         )
+    problems += tag_problems(project, versions)
     kinds = {d.kind for d in dists}
     for kind in ("sdist", "wheel"):
         if kind not in kinds:
@@ -136,7 +165,7 @@ def check(project: Project, dist_dir: Path | None = None) -> list[Distribution]:
     for dist in dists:
         twine_problems, meta = _twine_problems(dist)
         problems += twine_problems
-        problems += _identity_problems(dist, meta, project)
+        problems += _identity_problems(dist, meta, expected)
     if problems:
         raise CheckFailed(problems)
     names = ", ".join(d.filename for d in dists)

@@ -78,6 +78,27 @@ class YankError(ReleasekitError):
     """A yank could not be done or confirmed."""
 
 
+class UnexplainedReleases(ReleasekitError):
+    """``audit`` found versions on an index that no git tag explains."""
+
+
+class SecretsFound(ReleasekitError):
+    """PyPI tokens were found in files or history; ``places`` describes each (never the token)."""
+
+    def __init__(self, places: list[str]) -> None:
+        count = len(places)
+        listing = "\n".join(f"  - {place}" for place in places)
+        super().__init__(
+            f"Found {count} PyPI API token{'s' if count != 1 else ''}:\n{listing}",
+            why="Anyone who can read these files or this history can publish with the token.",
+            fix="Revoke each token now on the instance named (account settings, API tokens); "
+            "create a new one under a new name and update the CI secret that held it; remove "
+            "the token from the files (and from history, with git filter-repo, after revoking); "
+            "then review the project's releases for unauthorised ones (`nox -s audit`).",
+        )
+        self.places = places
+
+
 class ActionNeeded(ReleasekitError):
     """A person has to act (for example on an index web page) before this can finish."""
 

@@ -19,7 +19,7 @@ import nox.command
 from releasekit.errors import ReleasekitError, UsageError
 from releasekit.project import Project, load_projects
 from releasekit.redaction import install_log_redaction
-from releasekit.report import get_reporter
+from releasekit.report import get_reporter, quiet_library_logs
 from releasekit.workspace import for_each
 
 Overrides = dict[str, Any]
@@ -72,6 +72,7 @@ def run(session: nox.Session, action: Callable[[], object]) -> None:
     ``RELEASEKIT_DEBUG`` is set.
     """
     install_log_redaction()
+    quiet_library_logs()
     reporter = get_reporter()
     try:
         action()
@@ -96,9 +97,18 @@ def run(session: nox.Session, action: Callable[[], object]) -> None:
 def _build(session: nox.Session, overrides: Overrides) -> None:
     """Build the sdist and wheel into the dist dir; prints each file's size and sha256."""
     from releasekit.build import build
+    from releasekit.stamp import build_version, stamped
 
-    args = arguments(session, "Build the sdist and the wheel.").parse_args(session.posargs)
-    for_each(projects(args, overrides), build)
+    parser = arguments(session, "Build the sdist and the wheel.")
+    parser.add_argument("--version", help="stamp this version for this build only")
+    parser.add_argument("--dev", action="store_true", help="stamp a unique dev release")
+    args = parser.parse_args(session.posargs)
+
+    def build_one(project: Project) -> None:
+        with stamped(project, build_version(project, args.version, args.dev)) as stamp:
+            build(stamp)
+
+    for_each(projects(args, overrides), build_one)
 
 
 def _check_dist(session: nox.Session, overrides: Overrides) -> None:
@@ -201,16 +211,126 @@ def _doctor(session: nox.Session, overrides: Overrides) -> None:
         doctor(project)
 
 
+def _rehearse(session: nox.Session, overrides: Overrides) -> None:
+    """Rehearse the whole release against two throwaway local indexes; no tokens needed."""
+    from releasekit.rehearse import rehearse
+
+    parser = arguments(session, "Build, check, upload and verify against local stand-ins.")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the local indexes running until Ctrl-C"
+    )
+    args = parser.parse_args(session.posargs)
+    rehearse(projects(args, overrides), keep=args.keep)
+
+
+def _release(session: nox.Session, overrides: Overrides) -> None:
+    """Release VERSION: guards, version set everywhere, changelog, one commit and one tag."""
+    from releasekit.release import release
+
+    parser = arguments(session, "Release a version (see SPEC: Release).")
+    parser.add_argument("version", metavar="VERSION", help="the new version, canonical PEP 440")
+    parser.add_argument("--push", action="store_true", help="push the commit and the tag")
+    parser.add_argument("--dry-run", action="store_true", help="show every change, make none")
+    parser.add_argument(
+        "--no-index-check", action="store_true", help="go on when PyPI cannot be reached"
+    )
+    args = parser.parse_args(session.posargs)
+    chosen = projects(args, overrides)
+    if len(chosen) > 1:
+        raise UsageError(
+            "release acts on one package; this monorepo has "
+            + ", ".join(p.name for p in chosen)
+            + ".",
+            fix="Name it: `nox -s release -- VERSION --package NAME`.",
+        )
+    release(
+        chosen[0],
+        args.version,
+        push=args.push,
+        dry_run=args.dry_run,
+        index_check=not args.no_index_check,
+    )
+
+
+def _yank(session: nox.Session, overrides: Overrides) -> None:
+    """Yank a release (--undo: restore it); shows where and what when a person must act."""
+    from releasekit.yank import DEFAULT_TIMEOUT, yank
+
+    parser = arguments(session, "Yank a release, or undo a yank, and wait for the index.")
+    parser.add_argument("version", metavar="VERSION")
+    parser.add_argument("--reason", help="why (the index shows it to users); required to yank")
+    parser.add_argument("--index", default="pypi", help="pypi (default) or testpypi")
+    parser.add_argument("--undo", action="store_true", help="restore a yanked release")
+    parser.add_argument("--force", action="store_true", help="even if none stays installable")
+    parser.add_argument("--no-wait", action="store_true", help="print the steps, do not wait")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for the index"
+    )
+    args = parser.parse_args(session.posargs)
+    chosen = projects(args, overrides)
+    if len(chosen) > 1:
+        raise UsageError(
+            f"yank acts on one package; this monorepo has {len(chosen)}.",
+            fix="Name the package with --package NAME.",
+        )
+    yank(
+        chosen[0],
+        args.version,
+        args.reason,
+        index_name=args.index,
+        undo=args.undo,
+        force=args.force,
+        wait=not args.no_wait,
+        timeout=args.timeout,
+    )
+
+
+def _audit(session: nox.Session, overrides: Overrides) -> None:
+    """Match every version on the index with a git tag; untagged ones may be unauthorised."""
+    from releasekit.audit import audit
+    from releasekit.errors import UnexplainedReleases
+
+    parser = arguments(session, "Match every version on the index with a git tag.")
+    parser.add_argument("--index", default="pypi", help="index to audit (default: pypi)")
+    args = parser.parse_args(session.posargs)
+    failures: list[UnexplainedReleases] = []
+    for project in projects(args, overrides):
+        try:
+            audit(project, args.index)
+        except UnexplainedReleases as exc:
+            failures.append(exc)
+    for failure in failures[:-1]:
+        get_reporter().error(failure)
+    if failures:
+        raise failures[-1]
+
+
+def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
+    """Find PyPI tokens in files (and in git history with --history); prints where, never them."""
+    from releasekit.secrets import check_no_secrets
+
+    parser = arguments(session, "Find PyPI API tokens in files and history.", package=False)
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+    parser.add_argument("--history", action="store_true", help="also scan every git commit")
+    args = parser.parse_args(session.posargs)
+    check_no_secrets(args.paths, history=args.history)
+
+
 #: Every session, by its fixed name (SPEC.md), in the order ``nox -l`` lists them.
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
     "check_dist": _check_dist,
-    "verify_testpypi": _verify_testpypi,
-    "verify_pypi": _verify_pypi,
-    "init_ci": _init_ci,
     "upload_testpypi": _upload_testpypi,
     "upload_pypi": _upload_pypi,
+    "verify_testpypi": _verify_testpypi,
+    "verify_pypi": _verify_pypi,
+    "yank": _yank,
+    "release": _release,
     "doctor": _doctor,
+    "audit": _audit,
+    "scan_secrets": _scan_secrets,
+    "rehearse": _rehearse,
+    "init_ci": _init_ci,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -100,12 +101,24 @@ def validate_settings(table: Mapping[str, Any], source: str) -> dict[str, Any]:
                     f"[tool.releasekit.indexes.{name}] {key} must be a string, not {value!r}.",
                     fix=f'Quote the value: {key} = "...".',
                 )
+    _check_tag_format(settings["tag-format"])
     if settings["max-file-size-mb"] <= 0:
         raise ConfigError(
             "[tool.releasekit] max-file-size-mb must be a positive integer.",
             fix="Give the index's upload limit in megabytes (PyPI's default is 100).",
         )
     return settings
+
+
+def _check_tag_format(fmt: str) -> None:
+    fields = {field for _text, field, _spec, _conv in string.Formatter().parse(fmt) if field}
+    unknown = sorted(fields - {"name", "version"})
+    if unknown or "version" not in fields:
+        raise ConfigError(
+            f"[tool.releasekit] tag-format {fmt!r} "
+            + (f"uses {{{unknown[0]}}}." if unknown else "has no {version}."),
+            fix='Use only {name} and {version}, and always {version}: "{name}-v{version}".',
+        )
 
 
 def overrides_to_settings(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -225,6 +238,18 @@ class Project:
         """The git tag of ``version`` of this project."""
         fmt: str = self.settings["tag-format"]
         return fmt.format(name=self.normalized_name, version=version)
+
+    def version_of_tag(self, tag: str) -> Version | None:
+        """The version ``tag`` releases, or None when it is not a release tag of this project."""
+        marker = "\x00version\x00"
+        pattern = re.escape(self.tag(marker)).replace(re.escape(marker), "(?P<version>.+)")
+        found = re.fullmatch(pattern, tag)
+        if found is None:
+            return None
+        try:
+            return Version(found.group("version"))
+        except InvalidVersion:
+            return None
 
     @classmethod
     def load(cls, path: str | Path = ".", **overrides: Any) -> Project:

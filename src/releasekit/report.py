@@ -6,6 +6,7 @@ Everything passes through :func:`releasekit.redaction.redact` first.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import sys
 import threading
@@ -66,11 +67,16 @@ class Reporter:
             self._line(f"    {line}")
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-        """A table; tab-separated lines in plain mode, so logs stay greppable."""
+        """A table; in plain mode, one line per row with aligned columns."""
         if self.plain:
             self._line(title)
-            for row in rows:
-                self._line("  " + "\t".join(str(cell) for cell in row))
+            cells = [[str(cell) for cell in row] for row in rows]
+            widths = (
+                [max(len(row[i]) for row in cells) for i in range(len(columns))] if cells else []
+            )
+            for line in cells:
+                padded = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+                self._line("  " + "  ".join(padded).rstrip())
             return
         from rich.table import Table  # only for terminals: keeps plain (CI) start-up fast
 
@@ -115,6 +121,28 @@ class Reporter:
         with Progress(*columns, console=self.console, transient=True) as bar:
             task = bar.add_task(redact(description), total=total)
             yield lambda n: bar.advance(task, n)
+
+
+#: Libraries whose debug and info logs are noise on a user's terminal (nox shows every level).
+_CHATTY_LOGGERS = (
+    "passlib",
+    "pypiserver",
+    "httpx",
+    "httpcore",
+    "urllib3",
+    "requests",
+    "twine",
+    "keyring",
+    "filelock",
+    "markdown_it",
+    "commitizen",
+)
+
+
+def quiet_library_logs() -> None:
+    """Let only warnings and errors of third-party libraries through to the terminal."""
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 _reporter: Reporter | None = None

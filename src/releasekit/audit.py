@@ -1,0 +1,149 @@
+"""Match every version on an index with a git tag: a version no tag explains may be unauthorised."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import Version
+
+from releasekit.errors import ConfigError, UnexplainedReleases
+from releasekit.indexes import PYPI, Index, IndexClient, IndexFile, resolve_index
+from releasekit.project import Project
+from releasekit.report import get_reporter
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What an audit found on ``index`` for one project."""
+
+    index: Index
+    tagged: dict[Version, str]
+    dev: dict[Version, list[IndexFile]]
+    unexplained: dict[Version, list[IndexFile]]
+    not_on_index: dict[Version, str]
+
+
+def tagged_versions(project: Project) -> dict[Version, str]:
+    """This project's versions that have a release tag in its git repository, with the tag."""
+    result = subprocess.run(
+        ["git", "tag", "--list"], cwd=project.root, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise ConfigError(
+            f"Cannot list git tags in {project.root}: {result.stderr.strip()}",
+            why="audit explains each version on the index by its release tag.",
+            fix="Run audit inside the project's git repository.",
+        )
+    tagged: dict[Version, str] = {}
+    for tag in result.stdout.split():
+        version = project.version_of_tag(tag)
+        if version is not None:
+            tagged[version] = tag
+    return tagged
+
+
+def _is_shallow(root: Path) -> bool:
+    result = subprocess.run(
+        ["git", "rev-parse", "--is-shallow-repository"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() == "true"
+
+
+def audit(
+    project: Project, index: Index | str = PYPI, *, pending: Collection[Version] = ()
+) -> AuditResult:
+    """Compare the versions of ``project`` on the index with its git tags.
+
+    Dev releases (``X.Y.Z.devN``, continuous uploads) are listed apart and never flagged,
+    and so are ``pending`` versions (a rehearsal's, whose tag the release will make).
+    Raises :class:`UnexplainedReleases` when any other version has no tag.
+    """
+    reporter = get_reporter()
+    if isinstance(index, str):
+        index = resolve_index(index, project.settings["indexes"])
+    tagged = tagged_versions(project)
+    with IndexClient(index) as client, reporter.status(f"Reading {index.display}"):
+        versions = client.versions(project.name)
+    result = AuditResult(
+        index=index,
+        tagged={v: tagged[v] for v in versions if v in tagged},
+        dev={v: f for v, f in versions.items() if v not in tagged and v.is_devrelease},
+        unexplained={
+            v: f
+            for v, f in versions.items()
+            if v not in tagged and not v.is_devrelease and v not in pending
+        },
+        not_on_index={v: t for v, t in tagged.items() if v not in versions},
+    )
+    _report(project, result)
+    if result.unexplained:
+        raise _unexplained(project, result)
+    reporter.success(
+        f"Every release of {project.name} on {index.name} has its git tag "
+        f"({len(result.tagged)} tagged, {len(result.dev)} dev)."
+    )
+    return result
+
+
+def _report(project: Project, result: AuditResult) -> None:
+    reporter = get_reporter()
+    if result.tagged:
+        reporter.table(
+            f"Releases of {project.name} on {result.index.display} explained by a tag",
+            ("version", "tag"),
+            [(str(v), tag) for v, tag in sorted(result.tagged.items())],
+        )
+    if result.dev:
+        reporter.info(
+            f"Dev releases (continuous uploads, untagged by design): "
+            f"{', '.join(str(v) for v in sorted(result.dev))}"
+        )
+    if result.not_on_index:
+        reporter.info(
+            f"Tagged but not on {result.index.name} (not released there, or deleted): "
+            f"{', '.join(str(v) for v in sorted(result.not_on_index))}"
+        )
+    if not result.tagged and not result.dev and not result.unexplained:
+        reporter.info(f"{result.index.display} has no release of {project.name}.")
+    if result.unexplained:
+        reporter.table(
+            "Versions no git tag explains (possibly unauthorised)",
+            ("version", "file", "sha256"),
+            [
+                (str(v), item.filename, item.sha256 or "(not listed)")
+                for v, files in sorted(result.unexplained.items())
+                for item in files
+            ],
+        )
+        if _is_shallow(project.root) or not result.tagged:
+            reporter.warn(
+                "this checkout may lack tags (shallow clone, or tags not fetched); "
+                "run `git fetch --tags` (CI: actions/checkout with fetch-depth: 0) and audit again"
+            )
+
+
+def _unexplained(project: Project, result: AuditResult) -> UnexplainedReleases:
+    index = result.index
+    versions = sorted(result.unexplained)
+    count = len(versions)
+    listed = ", ".join(str(v) for v in versions)
+    secret = f" ({index.token_env})" if index.token_env else ""
+    return UnexplainedReleases(
+        f"{count} version{'s' if count != 1 else ''} of {project.name} on {index.display} "
+        f"{'have' if count != 1 else 'has'} no release tag (such as "
+        f"{project.tag(str(versions[0]))}), possibly unauthorised: {listed}.",
+        why="Every release should come from a tagged commit; a version no tag explains was "
+        "published by hand, from an untagged commit, or with a leaked token.",
+        fix="If you published it, tag the commit it came from and push the tag. If nobody "
+        "did: revoke the token on the index (account settings, API tokens), create a new "
+        f"project-scoped one under a new name, update the CI secret{secret}, review the "
+        "project's collaborators and the files listed above (sha256), yank the version "
+        "(`nox -s yank -- VERSION --reason ...`), and tell your team and users.",
+    )

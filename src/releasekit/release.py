@@ -1,0 +1,312 @@
+"""Release a version: guards, version set everywhere, changelog, one commit, one annotated tag.
+
+Every guard is checked before anything changes. The changes then happen as one
+transaction: if any step fails (or the process is interrupted) the repository is put back
+exactly as it was: same HEAD, same tags, every edited file restored byte for byte.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from packaging.version import Version
+
+from releasekit.changelog import (
+    changelog_path,
+    commits_since,
+    release_message,
+    section,
+    tag_format_conflict,
+    with_section,
+)
+from releasekit.errors import IndexUnavailable, ReleaseError, ReleasekitError
+from releasekit.git import GitError, Repository
+from releasekit.indexes import IndexClient, resolve_index
+from releasekit.project import Project
+from releasekit.report import get_reporter
+from releasekit.stamp import (
+    FileEdit,
+    canonical_version,
+    restore,
+    signals_deferred,
+    sigterm_raises,
+    version_edits,
+    write_bytes,
+)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """Everything a release will change, decided before anything is changed."""
+
+    project: Project
+    version: str
+    tag: str
+    commit_message: str
+    tag_message: str
+    edits: list[FileEdit]
+    branch: str
+    remote: str | None
+    previous_tag: str | None
+
+
+def _refuse(what: str, why: str = "", fix: str = "") -> ReleaseError:
+    return ReleaseError(what, why=why, fix=fix)
+
+
+def check_index(project: Project, version: Version, *, required: bool = True) -> None:
+    """Refuse ``version`` unless it is above every release of the project on PyPI.
+
+    A project not yet on the index passes. An unreachable index is an error when
+    ``required`` (else a warning).
+    """
+    index = resolve_index("pypi", project.settings["indexes"])
+    try:
+        with IndexClient(index) as client:
+            released = sorted(client.versions(project.name))
+    except IndexUnavailable as exc:
+        if not required:
+            get_reporter().warn(f"Skipped the index check: {exc.what}")
+            return
+        raise _refuse(
+            f"Cannot check the versions of {project.name} on {index.display}: {exc.what}",
+            why="releasekit refuses a version the index already has or has passed, and "
+            "could not ask it.",
+            fix="Retry when the index is reachable, or pass --no-index-check if you know the "
+            "version is new.",
+        ) from exc
+    if released and version <= released[-1]:
+        already = version in released
+        raise _refuse(
+            f"{project.name} {version} "
+            + ("is already on" if already else f"is not above {released[-1]}, the newest on")
+            + f" {index.display}.",
+            why="An index never accepts a version twice, and a release must sort above "
+            "every earlier one.",
+            fix=f"Release a version above {released[-1]}.",
+        )
+
+
+def plan_release(
+    project: Project,
+    version_text: str,
+    *,
+    push: bool = False,
+    index_check: bool = True,
+    repository: Repository | None = None,
+) -> ReleasePlan:
+    """Check every guard and compute every change of releasing ``version_text``.
+
+    Raises :class:`ReleaseError` or :class:`VersionError` naming the refused value.
+    """
+    version = canonical_version(version_text, "release version", full=True)
+    if version <= Version(project.version):
+        raise _refuse(
+            f"The release version {version} is not above {project.name}'s current version "
+            f"{project.version}.",
+            why="Versions only go up; an index refuses a version it has seen.",
+            fix=f"Choose a version above {project.version}.",
+        )
+    repository = repository or Repository(project.root)
+    tag = project.tag(str(version))
+    if repository.tag_exists(tag):
+        raise _refuse(
+            f"The tag {tag} already exists.",
+            why=f"{project.name} {version} was released or tagged before.",
+            fix="Choose the next version, or delete the tag if it was made by mistake.",
+        )
+    dirty = repository.status().splitlines()
+    if dirty:
+        listing = ", ".join(line[3:] for line in dirty[:5]) + (", ..." if len(dirty) > 5 else "")
+        raise _refuse(
+            f"The work tree is not clean: {listing}.",
+            why="A release commits exactly the version and changelog changes, from a "
+            "committed state that CI can rebuild.",
+            fix="Commit or stash these changes, then release.",
+        )
+    branch = repository.branch()
+    wanted = str(project.settings["release-branch"])
+    if branch != wanted:
+        raise _refuse(
+            f"On {'a detached HEAD' if branch is None else f'branch {branch}'}, not on the "
+            f"release branch {wanted}.",
+            why="Releases are tagged on the release branch (setting `release-branch`).",
+            fix=f"`git switch {wanted}` first, or set release-branch in [tool.releasekit].",
+        )
+    remote = None
+    if push:
+        remote = repository.remote()
+        try:
+            on_remote = repository.remote_has_tag(remote, tag)
+        except GitError as exc:
+            raise _refuse(
+                f"Cannot read the tags of the remote {remote!r}: {exc.what}",
+                fix="Check `git remote -v` and your access, or release without --push.",
+            ) from exc
+        if on_remote:
+            raise _refuse(
+                f"The tag {tag} already exists on the remote {remote!r}.",
+                why=f"{project.name} {version} was released from elsewhere.",
+                fix="`git fetch --tags` and choose the next version.",
+            )
+    check_index(project, version, required=index_check)
+    conflict = tag_format_conflict(project, str(version))
+    if conflict:
+        get_reporter().warn(conflict)
+
+    previous = repository.last_tag(project, below=version)
+    edits = version_edits(project, str(version))
+    path = changelog_path(project)
+    before = path.read_bytes() if path.is_file() else None
+    text = with_section(
+        before.decode("utf-8") if before is not None else None,
+        section(project, str(version), commits_since(project, repository, previous)),
+    )
+    edits.append(FileEdit(path, before, text.encode("utf-8")))
+    return ReleasePlan(
+        project=project,
+        version=str(version),
+        tag=tag,
+        commit_message=release_message(project, str(version)),
+        tag_message=f"{project.name} {version}",
+        edits=edits,
+        branch=wanted,
+        remote=remote,
+        previous_tag=previous,
+    )
+
+
+def describe(plan: ReleasePlan, repository: Repository) -> None:
+    """Print every change ``plan`` makes: file diffs, the commit, the tag, the push."""
+    reporter = get_reporter()
+    for edit in plan.edits:
+        name = repository.relative(edit.path)
+        diff = difflib.unified_diff(
+            (edit.before or b"").decode("utf-8").splitlines(keepends=True),
+            edit.after.decode("utf-8").splitlines(keepends=True),
+            fromfile=f"a/{name}" if edit.before is not None else "/dev/null",
+            tofile=f"b/{name}",
+        )
+        reporter.output(f"{name}:", "".join(diff))
+    since = f"since {plan.previous_tag}" if plan.previous_tag else "since the first commit"
+    reporter.info(f"Changelog: conventional commits {since}.")
+    reporter.info(f"Commit on {plan.branch}: {plan.commit_message}")
+    reporter.info(f"Annotated tag: {plan.tag} ({plan.tag_message})")
+    if plan.remote:
+        reporter.info(f"Push (atomic) to {plan.remote}: {plan.branch} and {plan.tag}")
+
+
+def _rollback(plan: ReleasePlan, repository: Repository, head: str) -> list[str]:
+    """Put HEAD, the tags and the edited files back; return what could not be restored."""
+    with signals_deferred():
+        problems = []
+        try:
+            if repository.tag_exists(plan.tag):
+                repository.run("tag", "--delete", plan.tag)
+            repository.run("reset", "--quiet", "--mixed", head)
+        except GitError as exc:
+            problems.append(exc.what)
+        restore(plan.edits)
+        try:
+            left = repository.status().splitlines()
+        except GitError as exc:
+            left = [exc.what]
+        if left:
+            problems.append("still differing from before: " + ", ".join(left))
+        return problems
+
+
+def apply(plan: ReleasePlan, repository: Repository) -> str:
+    """Make the changes of ``plan``: files, one commit, one annotated tag, the push.
+
+    Any failure, KeyboardInterrupt or SIGTERM before the push is done restores the
+    repository as it was and re-raises (failures as :class:`ReleaseError`). Signals are
+    held while a step runs, so git is never killed half way through writing. Returns the
+    release commit.
+    """
+    head = repository.head()
+    step = "write the files"
+    pushed = False
+    try:
+        with sigterm_raises():
+            with signals_deferred():
+                for edit in plan.edits:
+                    write_bytes(edit.path, edit.after)
+            step = "commit"
+            paths = [repository.relative(edit.path) for edit in plan.edits]
+            with signals_deferred():
+                repository.run("add", "--", *paths)
+                repository.run("commit", "--quiet", "--message", plan.commit_message, "--", *paths)
+            step = "tag"
+            with signals_deferred():
+                repository.run("tag", "--annotate", plan.tag, "--message", plan.tag_message)
+            if plan.remote:
+                step = "push"
+                branch = f"refs/heads/{plan.branch}"
+                with signals_deferred():
+                    repository.run(
+                        "push",
+                        "--atomic",
+                        "--quiet",
+                        plan.remote,
+                        f"{branch}:{branch}",
+                        f"refs/tags/{plan.tag}:refs/tags/{plan.tag}",
+                    )
+                    pushed = True
+            return repository.head()
+    except BaseException as exc:
+        if pushed:
+            raise
+        problems = _rollback(plan, repository, head)
+        if not isinstance(exc, Exception):
+            get_reporter().warn(
+                f"Release of {plan.project.name} {plan.version} interrupted at step {step!r}; "
+                + ("the repository was restored." if not problems else "; ".join(problems))
+            )
+            raise
+        detail = exc.what if isinstance(exc, ReleasekitError) else f"{type(exc).__name__}: {exc}"
+        restored = (
+            f"The repository was restored: HEAD {head[:12]}, no tag {plan.tag}, files as before."
+            if not problems
+            else "The repository could not be fully restored: " + "; ".join(problems)
+        )
+        raise ReleaseError(
+            f"Releasing {plan.project.name} {plan.version} failed at step {step!r}: {detail}\n"
+            + restored,
+            why="The step failed for the reason given (a git hook, permissions, the remote).",
+            fix="Correct the cause, then run the same release again.",
+        ) from exc
+
+
+def release(
+    project: Project,
+    version: str,
+    *,
+    push: bool = False,
+    dry_run: bool = False,
+    index_check: bool = True,
+) -> ReleasePlan:
+    """Release ``version`` of ``project`` (see the module docstring); returns the plan.
+
+    ``dry_run`` checks the guards and prints every change without making any.
+    """
+    reporter = get_reporter()
+    repository = Repository(project.root)
+    plan = plan_release(project, version, push=push, index_check=index_check, repository=repository)
+    if dry_run:
+        describe(plan, repository)
+        reporter.success(
+            f"Dry run: {project.name} {plan.version} would be released; nothing changed."
+        )
+        return plan
+    commit = apply(plan, repository)
+    reporter.success(
+        f"Released {project.name} {plan.version}: commit {commit[:12]}, tag {plan.tag}"
+        + (f", pushed to {plan.remote}." if plan.remote else ".")
+    )
+    if not plan.remote:
+        reporter.info(
+            f"Push to publish: git push --atomic {repository.remote()} {plan.branch} {plan.tag}"
+        )
+    return plan

@@ -1,0 +1,368 @@
+"""Find PyPI API tokens in files and in git history, naming where, never the token.
+
+A candidate is a string matching :data:`releasekit.redaction.TOKEN_PATTERN`. It counts as a
+token only when it decodes as a PyPI macaroon, alone or joined with the string literals that
+continue it on the next lines (``"pypi-AgE..."`` ``"...rest"``); then the instance it was
+made for is named. Only a string that decodes can authenticate (the index deserialises the
+macaroon and checks its signature), so one that merely begins like a macaroon (a fragment, a
+test fixture without a signature) is shown as a warning and does not fail the scan, and
+anything else starting with ``pypi-`` (project names, ``pypi-XXXX`` placeholders) is ignored:
+a pre-commit hook that cries wolf gets switched off.
+
+Usable without nox: ``releasekit-scan-secrets [PATH ...] [--history]`` (also a pre-commit hook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from releasekit.credentials import TokenInfo, instance_name, read_token
+from releasekit.errors import ConfigError, CredentialError, ReleasekitError, SecretsFound
+from releasekit.redaction import TOKEN_PATTERN
+from releasekit.report import get_reporter
+
+_BYTES_PATTERN = re.compile(TOKEN_PATTERN.pattern.encode())
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
+_MACAROON_V2 = 2
+_LOCATION_FIELD = 1
+_CONTINUATION = re.compile(rb"""["']\s*[+\\]?\s*[rbuRBU]?["']([A-Za-z0-9_\-]+)""")
+_MAX_PIECES = 8
+Kind = Literal["token", "split token", "fragment"]
+_GIT_ENV = {"GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A token found in a file (``commit`` set when it was found in git history).
+
+    ``kind``: a ``token``; a ``split token`` (string literals over several lines); or a
+    ``fragment`` that begins like a token but does not decode (a warning, not a find).
+    """
+
+    path: str
+    line: int
+    instance: str
+    scope: str | None = None
+    kind: Kind = "token"
+    commit: str | None = None
+
+    def describe(self) -> str:
+        """One line: where, in which commit, what kind of token, for which instance."""
+        where = f"{self.path}:{self.line}"
+        if self.commit:
+            where += f" (commit {self.commit[:12]})"
+        token = f"PyPI API token for {self.instance}"
+        if self.scope:
+            token += f", scope {self.scope}"
+        what = {
+            "token": token,
+            "split token": f"{token}; split over several lines",
+            "fragment": f"looks like the start of a {token} but does not decode",
+        }[self.kind]
+        return f"{where}: {what}"
+
+
+def _read(candidate: str) -> TokenInfo | None:
+    """What a complete token says about itself, or None if ``candidate`` is not one."""
+    try:
+        return read_token(candidate)
+    except CredentialError:
+        return None
+
+
+def _header_domain(candidate: str) -> str | None:
+    """The location of a macaroon whose beginning decodes (a token cut short), else None."""
+    body = candidate.removeprefix("pypi-")
+    body = body[: len(body) - len(body) % 4]
+    try:
+        data = base64.b64decode(body, altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(data) < 3 or data[0] != _MACAROON_V2 or data[1] != _LOCATION_FIELD:
+        return None
+    size, start = data[2], 3
+    if size >= 0x80 or start + size > len(data):
+        return None
+    try:
+        location = data[start : start + size].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return location if _HOST.fullmatch(location) and "." in location else None
+
+
+@dataclass(frozen=True)
+class _Hit:
+    line: int
+    instance: str
+    scope: str | None
+    kind: Kind
+    fingerprint: str
+
+    def finding(self, path: str, commit: str | None = None) -> Finding:
+        return Finding(path, self.line, self.instance, self.scope, self.kind, commit)
+
+
+def _joined(data: bytes, start: int, end: int) -> str | None:
+    """The token begun at ``start`` continued by string literals after ``end``, if it decodes."""
+    text = data[start:end]
+    for _piece in range(_MAX_PIECES):
+        more = _CONTINUATION.match(data, end)
+        if more is None:
+            return None
+        text, end = text + more.group(1), more.end()
+        if _read(text.decode("ascii")) is not None:
+            return text.decode("ascii")
+    return None
+
+
+def _hits(data: bytes) -> Iterator[_Hit]:
+    """Every token, split token and token-like fragment in ``data``."""
+    if b"pypi-" not in data:
+        return
+    for match in _BYTES_PATTERN.finditer(data):
+        candidate = match.group().decode("ascii")
+        kind: Kind = "token"
+        info = _read(candidate)
+        if info is None and (joined := _joined(data, match.start(), match.end())):
+            candidate, kind, info = joined, "split token", _read(joined)
+        if info is not None:
+            instance, scope = info.instance, info.scope
+        elif (location := _header_domain(candidate)) is not None:
+            kind, instance, scope = "fragment", instance_name(location), None
+        else:
+            continue
+        yield _Hit(
+            line=data.count(b"\n", 0, match.start()) + 1,
+            instance=instance,
+            scope=scope,
+            kind=kind,
+            fingerprint=hashlib.sha256(candidate.encode()).hexdigest(),
+        )
+
+
+def _git(
+    cwd: Path, *args: str, check: bool = True, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **_GIT_ENV},
+        input=input,
+        capture_output=True,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip()
+        raise ConfigError(f"git {args[0]} failed in {cwd}: {message}")
+    return result
+
+
+def git_root(path: Path) -> Path | None:
+    """The top of the git work tree holding ``path``, or None outside git."""
+    directory = path if path.is_dir() else path.parent
+    result = _git(directory, "rev-parse", "--show-toplevel", check=False)
+    if result.returncode != 0:
+        return None
+    return Path(result.stdout.decode().strip())
+
+
+def _files_under(directory: Path) -> Iterator[Path]:
+    """Files git tracks plus untracked ones it does not ignore; a plain walk outside git."""
+    if git_root(directory) is not None:
+        listed = _git(directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        for name in sorted(set(listed.stdout.decode(errors="surrogateescape").split("\0"))):
+            if name:
+                yield directory / name
+        return
+    for top, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        for name in sorted(files):
+            yield Path(top, name)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def scan_paths(paths: Sequence[Path]) -> list[Finding]:
+    """Tokens in the files at ``paths`` (files, or directories walked as git sees them)."""
+    findings: list[Finding] = []
+    seen: set[Path] = set()
+    for root in paths:
+        if not root.exists():
+            raise ConfigError(f"{root} does not exist.", fix="Give files or directories to scan.")
+        for path in [root] if root.is_file() else _files_under(root):
+            resolved = path.resolve()
+            if resolved in seen or path.is_symlink() or not path.is_file():
+                continue
+            seen.add(resolved)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                get_reporter().warn(f"cannot read {_display(path)}: {exc.strerror}")
+                continue
+            findings.extend(hit.finding(_display(path)) for hit in _hits(data))
+    return findings
+
+
+def _blobs(repo: Path) -> dict[str, str]:
+    """Every blob reachable from any ref (branches, tags, stash), with a path it had."""
+    objects = _git(repo, "rev-list", "--all", "--objects").stdout
+    checked = _git(
+        repo, "cat-file", "--batch-check=%(objecttype) %(objectname) %(rest)", input=objects
+    ).stdout
+    blobs: dict[str, str] = {}
+    for line in checked.splitlines():
+        kind, _, rest = line.partition(b" ")
+        if kind == b"blob":
+            sha, _, path = rest.partition(b" ")
+            blobs[sha.decode()] = path.decode(errors="surrogateescape")
+    return blobs
+
+
+def _blob_hits(repo: Path, blobs: Iterable[str]) -> dict[str, list[_Hit]]:
+    """Tokens in each blob, read in one ``git cat-file --batch`` stream (each blob once)."""
+    process = subprocess.Popen(
+        ["git", "cat-file", "--batch"],
+        cwd=repo,
+        env={**os.environ, **_GIT_ENV},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    stdin, stdout = process.stdin, process.stdout
+    if stdin is None or stdout is None:  # pragma: no cover - both are pipes
+        raise RuntimeError("git cat-file has no pipes")
+    request = "".join(f"{sha}\n" for sha in blobs).encode()
+
+    def feed() -> None:
+        stdin.write(request)
+        stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    found: dict[str, list[_Hit]] = {}
+    while header := stdout.readline():
+        sha, _kind, size = header.split()
+        data = stdout.read(int(size) + 1)[:-1]
+        hits = list(_hits(data))
+        if hits:
+            found[sha.decode()] = hits
+    writer.join()
+    process.wait()
+    return found
+
+
+def _introductions(repo: Path, wanted: set[str]) -> Iterator[tuple[str, str, str]]:
+    """``(commit, path, blob)`` each time a wanted blob appears at a path, oldest first."""
+    log = _git(
+        repo,
+        "log",
+        "--all",
+        "--reverse",
+        "--raw",
+        "--no-renames",
+        "--no-abbrev",
+        "--diff-merges=first-parent",
+        "--format=commit %H",
+    )
+    commit = ""
+    for line in log.stdout.decode(errors="surrogateescape").splitlines():
+        if line.startswith("commit "):
+            commit = line.split()[1]
+        elif line.startswith(":"):
+            meta, _, path = line.partition("\t")
+            blob = meta.split()[3]
+            if blob in wanted:
+                yield commit, path, blob
+
+
+def scan_history(repo: Path) -> list[Finding]:
+    """Tokens in every blob reachable from any ref of ``repo``, each at its first commit."""
+    blobs = _blobs(repo)
+    hits = _blob_hits(repo, blobs)
+    if not hits:
+        return []
+    findings: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    placed: set[str] = set()
+    for commit, path, blob in _introductions(repo, set(hits)):
+        placed.add(blob)
+        for hit in hits[blob]:
+            if (path, hit.fingerprint) not in seen:
+                seen.add((path, hit.fingerprint))
+                findings.append(hit.finding(path, commit))
+    for blob in sorted(set(hits) - placed):  # reachable only through a tag of a tree or blob
+        findings.extend(hit.finding(blobs[blob], blob) for hit in hits[blob])
+    return findings
+
+
+def scan_secrets(paths: Sequence[str | Path] = (), *, history: bool = False) -> list[Finding]:
+    """Tokens in ``paths`` (default: the current directory) and, with ``history``, in every
+    commit of the git repositories holding them."""
+    roots = [Path(p) for p in paths] or [Path.cwd()]
+    findings = scan_paths(roots)
+    if history:
+        repos = {repo for root in roots if (repo := git_root(root.resolve())) is not None}
+        if not repos:
+            raise ConfigError(
+                "--history needs a git repository, and none holds the paths given.",
+                fix="Run it inside a git work tree, or leave out --history.",
+            )
+        for repo in sorted(repos):
+            with get_reporter().status(f"Scanning every commit of {repo}"):
+                findings.extend(scan_history(repo))
+    return findings
+
+
+def check_no_secrets(paths: Sequence[str | Path] = (), *, history: bool = False) -> None:
+    """:func:`scan_secrets`, raising :class:`SecretsFound` (every place listed) on a find.
+
+    Fragments that do not decode are shown as warnings and do not fail.
+    """
+    reporter = get_reporter()
+    findings = scan_secrets(paths, history=history)
+    for finding in findings:
+        if finding.kind == "fragment":
+            reporter.warn(f"{finding.describe()} (a fragment or a test fixture; not counted)")
+    tokens = [finding.describe() for finding in findings if finding.kind != "fragment"]
+    if tokens:
+        raise SecretsFound(tokens)
+    scope = "files and git history" if history else "files"
+    reporter.success(f"No PyPI tokens found in the {scope} scanned.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``releasekit-scan-secrets``: the command-line and pre-commit front end."""
+    parser = argparse.ArgumentParser(
+        prog="releasekit-scan-secrets",
+        description="Find PyPI API tokens in files (and in git history); prints where, "
+        "never the token. Exits 1 on a find.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+    parser.add_argument("--history", action="store_true", help="also scan every git commit")
+    args = parser.parse_args(argv)
+    try:
+        check_no_secrets(args.paths, history=args.history)
+    except ReleasekitError as exc:
+        get_reporter().error(exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
