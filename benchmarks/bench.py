@@ -331,9 +331,9 @@ def notice_latency(
         set_version(root, f"3.0.{number}")
         project = Project.load(root)
         credentials = token_credentials(token, index.index, "the bench token", project.name)
-        build(project)
         clock = _Clock()
         set_reporter(clock)
+        build(project)
         failure: list[BaseException] = []
 
         def verify_now(project: Project = project, failure: list[BaseException] = failure) -> None:
