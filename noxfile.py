@@ -48,4 +48,11 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark releasekit against the hand-run publishing process; reports in .bench/."""
+    session.install("-e", ".", "--group", "test")
+    session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
 releasekit.nox.register_sessions()

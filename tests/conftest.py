@@ -3,15 +3,18 @@ and nox run as a user runs it."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import releasekit.credentials
 from releasekit.localindex import LocalIndex
 
 BACKENDS = {
@@ -159,3 +162,55 @@ def local_index() -> Iterator[Callable[[str, str], LocalIndex]]:
     yield start
     for index in started:
         index.stop()
+
+
+# --- no token in any output: every minted token and every nox output is recorded ----------
+
+_MINTED: list[str] = []
+_OUTPUTS: list[str] = []
+_mint_token = releasekit.credentials.mint_token
+_run_nox = run_nox
+
+
+@functools.wraps(_mint_token)
+def _recording_mint_token(*args: Any, **kwargs: Any) -> str:
+    token = _mint_token(*args, **kwargs)
+    _MINTED.append(token)
+    return token
+
+
+@functools.wraps(_run_nox)
+def run_nox(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    result = _run_nox(*args, **kwargs)
+    _OUTPUTS.append(result.stdout)
+    return result
+
+
+releasekit.credentials.mint_token = _recording_mint_token  # test modules import it later
+
+
+def leaked_secrets(outputs: Sequence[str], secrets: Sequence[str], piece: int = 40) -> list[str]:
+    """The secrets of which the whole or any ``piece``-character part is in ``outputs``."""
+    pieces: dict[str, str] = {}
+    for secret in secrets:
+        for start in range(max(1, len(secret) - piece + 1)):
+            pieces[secret[start : start + piece]] = secret
+    leaked = {}
+    for output in outputs:
+        for start in range(max(0, len(output) - piece + 1)):
+            found = pieces.get(output[start : start + piece])
+            if found is not None:
+                leaked[found] = found
+    return list(leaked)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_token_in_any_output() -> Iterator[None]:
+    """After the last test (of each xdist worker), fail if any nox output of the session
+    holds a token minted during it, or any 40-character piece of one."""
+    yield
+    leaked = leaked_secrets(_OUTPUTS, _MINTED)
+    assert not leaked, (
+        f"{len(leaked)} of the {len(_MINTED)} tokens minted in this session appeared in "
+        f"the output of nox ({len(_OUTPUTS)} runs checked)"
+    )

@@ -6,7 +6,9 @@ import dataclasses
 import os
 import tarfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -17,18 +19,38 @@ from releasekit.project import Project
 from releasekit.report import get_reporter
 from releasekit.stamp import stamp_of
 
+#: Description content types twine's check does not render (nothing to import for them).
+_NOT_RENDERED = ("text/markdown", "text/plain")
+
+
+def _strict_check(path: Path, metadata: Mapping[str, Any]) -> tuple[list[str], bool, str]:
+    """twine's strict check of one file: (warnings, whether the README renders, messages).
+
+    For Markdown and plain text, twine renders nothing and only warns about a missing
+    description; only reStructuredText (or no content type) needs twine's check, whose
+    import loads docutils (0.3 s).
+    """
+    description = metadata.get("description")
+    content_type = str(metadata.get("description_content_type") or "").split(";")[0]
+    if content_type.strip().lower() in _NOT_RENDERED:
+        missing = not description or description.rstrip() == "UNKNOWN"
+        return (["`long_description` missing."] if missing else []), True, ""
+    from twine.commands.check import _check_file, _WarningStream
+
+    stream = _WarningStream()
+    warnings, rendered = _check_file(str(path), stream)
+    return warnings, rendered, str(stream)
+
 
 def _twine_problems(dist: Distribution) -> tuple[list[str], dict[str, str]]:
     """twine's strict check of one file: (problems, core metadata name and version)."""
-    from twine.commands.check import _check_file, _WarningStream
     from twine.exceptions import TwineException
     from twine.package import PackageFile
 
     try:
         package = PackageFile.from_filename(str(dist.path), comment=None)
         metadata = package.metadata_dictionary()
-        stream = _WarningStream()
-        warnings, rendered = _check_file(str(dist.path), stream)
+        warnings, rendered, messages = _strict_check(dist.path, metadata)
     except (
         TwineException,
         ValueError,
@@ -43,7 +65,7 @@ def _twine_problems(dist: Distribution) -> tuple[list[str], dict[str, str]]:
     if not rendered:
         problems.append(
             f"{dist.filename}: the long description (README) would not render on the index:"
-            f" {str(stream) or 'markup errors'}"
+            f" {messages or 'markup errors'}"
         )
     found = {key: str(metadata.get(key) or "") for key in ("name", "version")}
     return problems, found

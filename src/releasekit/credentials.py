@@ -31,7 +31,7 @@ import httpx
 from packaging.utils import canonicalize_name
 
 from releasekit.errors import CredentialError
-from releasekit.indexes import PYPI, TESTPYPI, USER_AGENT, Index, web_root
+from releasekit.indexes import PYPI, TESTPYPI, USER_AGENT, Index, builtin_indexes, web_root
 from releasekit.redaction import register_secret
 
 if TYPE_CHECKING:
@@ -63,10 +63,7 @@ def scrubbed_environ(project: Project | None = None) -> dict[str, str]:
 
 def public_locations() -> dict[str, str]:
     """The location (domain) written in tokens of PyPI and TestPyPI, from twine's endpoints."""
-    from twine.utils import DEFAULT_REPOSITORY, TEST_REPOSITORY
-
-    urls = {PYPI: DEFAULT_REPOSITORY, TESTPYPI: TEST_REPOSITORY}
-    return {name: _host(web_root(url)) for name, url in urls.items()}
+    return {name: _host(web_root(index.upload_url)) for name, index in builtin_indexes().items()}
 
 
 def _host(url: str) -> str:

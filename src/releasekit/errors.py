@@ -105,3 +105,19 @@ class ActionNeeded(ReleasekitError):
 
 class UsageError(ReleasekitError):
     """A session's arguments are wrong."""
+
+
+class PackagesFailed(ReleasekitError):
+    """Several packages of a monorepo failed; ``failures`` maps each name to its error."""
+
+    def __init__(self, failures: dict[str, ReleasekitError], total: int) -> None:
+        names = ", ".join(failures)
+        details = "\n".join(
+            f"  {name}: " + str(error).replace("\n", "\n    ") for name, error in failures.items()
+        )
+        super().__init__(
+            f"{len(failures)} of {total} packages failed ({names}):\n{details}",
+            fix="Correct each problem listed, then run the session again (`-- --package NAME` "
+            "acts on one package).",
+        )
+        self.failures = failures

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -29,10 +33,31 @@ _ACCEPT = f"{_JSON}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01
 USER_AGENT = f"releasekit/{__version__}"
 
 
+@functools.cache
 def _public_upload_urls() -> dict[str, str]:
-    from twine.utils import DEFAULT_REPOSITORY, TEST_REPOSITORY
+    """twine's ``DEFAULT_REPOSITORY`` and ``TEST_REPOSITORY``, read from ``twine.utils``.
 
-    return {PYPI: DEFAULT_REPOSITORY, TESTPYPI: TEST_REPOSITORY}
+    The two constants are read from the module's source rather than by importing it:
+    importing ``twine.utils`` loads requests and urllib3 (0.2 s) for two strings.
+    """
+    spec = importlib.util.find_spec("twine.utils")
+    constants: dict[str, str] = {}
+    if spec is not None and spec.origin is not None:
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                constants[node.targets[0].id] = node.value.value
+    if "DEFAULT_REPOSITORY" not in constants or "TEST_REPOSITORY" not in constants:
+        from twine.utils import DEFAULT_REPOSITORY, TEST_REPOSITORY  # pragma: no cover
+
+        constants = {"DEFAULT_REPOSITORY": DEFAULT_REPOSITORY, "TEST_REPOSITORY": TEST_REPOSITORY}
+    return {PYPI: constants["DEFAULT_REPOSITORY"], TESTPYPI: constants["TEST_REPOSITORY"]}
 
 
 def web_root(upload_url: str) -> str:

@@ -20,6 +20,7 @@ from releasekit.errors import ReleasekitError, UsageError
 from releasekit.project import Project, load_projects
 from releasekit.redaction import install_log_redaction
 from releasekit.report import get_reporter, quiet_library_logs
+from releasekit.workspace import for_each
 
 Overrides = dict[str, Any]
 SessionBody = Callable[[nox.Session, Overrides], None]
@@ -102,9 +103,12 @@ def _build(session: nox.Session, overrides: Overrides) -> None:
     parser.add_argument("--version", help="stamp this version for this build only")
     parser.add_argument("--dev", action="store_true", help="stamp a unique dev release")
     args = parser.parse_args(session.posargs)
-    for project in projects(args, overrides):
+
+    def build_one(project: Project) -> None:
         with stamped(project, build_version(project, args.version, args.dev)) as stamp:
             build(stamp)
+
+    for_each(projects(args, overrides), build_one)
 
 
 def _check_dist(session: nox.Session, overrides: Overrides) -> None:
@@ -112,8 +116,7 @@ def _check_dist(session: nox.Session, overrides: Overrides) -> None:
     from releasekit.check import check
 
     args = arguments(session, "Check the built files.").parse_args(session.posargs)
-    for project in projects(args, overrides):
-        check(project)
+    for_each(projects(args, overrides), check)
 
 
 def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
@@ -134,8 +137,7 @@ def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
     args = parser.parse_args(session.posargs)
     if args.timeout < 0:
         parser.error("--timeout must be 0 or more seconds")
-    for project in projects(args, overrides):
-        verify(project, index, timeout=args.timeout)
+    for_each(projects(args, overrides), lambda p: verify(p, index, timeout=args.timeout))
 
 
 def _verify_testpypi(session: nox.Session, overrides: Overrides) -> None:
@@ -183,8 +185,7 @@ def _upload_to(index: str) -> SessionBody:
         parser = arguments(session, f"Upload the dist dir to {index}.")
         parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
         args = parser.parse_args(session.posargs)
-        for project in projects(args, overrides):
-            upload(project, index, dist_dir=args.dist_dir)
+        for_each(projects(args, overrides), lambda p: upload(p, index, dist_dir=args.dist_dir))
 
     return body
 

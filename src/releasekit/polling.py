@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,18 +13,26 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Backoff:
-    """Delays that start at ``first`` seconds and grow by ``factor`` up to ``cap``."""
+    """Delays that start at ``first`` seconds and grow by ``factor`` up to ``cap``.
+
+    With ``relax_after``, once that many seconds of delays have passed the delays keep
+    growing up to ``relaxed_cap`` instead: brisk at first, patient later.
+    """
 
     first: float = 0.05
     factor: float = 2.0
     cap: float = 2.0
+    relax_after: float = math.inf
+    relaxed_cap: float = 0.0
 
     def delays(self) -> Iterator[float]:
         """An endless series of delays."""
-        delay = self.first
+        delay, waited = self.first, 0.0
         while True:
             yield delay
-            delay = min(delay * self.factor, self.cap)
+            waited += delay
+            cap = max(self.cap, self.relaxed_cap) if waited >= self.relax_after else self.cap
+            delay = min(delay * self.factor, cap)
 
 
 class Deadline:

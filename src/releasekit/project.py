@@ -84,7 +84,11 @@ def validate_settings(table: Mapping[str, Any], source: str) -> dict[str, Any]:
             settings[key] = default
     for name, index in settings["indexes"].items():
         if not isinstance(index, dict):
-            raise ConfigError(f"[tool.releasekit.indexes.{name}] must be a table.")
+            raise ConfigError(
+                f"[tool.releasekit.indexes.{name}] must be a table, not {index!r}.",
+                fix=f"Write it as a table: [tool.releasekit.indexes.{name}] with upload-url, "
+                "simple-url, token-env and username keys.",
+            )
         bad = sorted(set(index) - set(INDEX_KEYS))
         if bad:
             raise ConfigError(
@@ -93,10 +97,16 @@ def validate_settings(table: Mapping[str, Any], source: str) -> dict[str, Any]:
             )
         for key, value in index.items():
             if not isinstance(value, str):
-                raise ConfigError(f"[tool.releasekit.indexes.{name}] {key} must be a string.")
+                raise ConfigError(
+                    f"[tool.releasekit.indexes.{name}] {key} must be a string, not {value!r}.",
+                    fix=f'Quote the value: {key} = "...".',
+                )
     _check_tag_format(settings["tag-format"])
     if settings["max-file-size-mb"] <= 0:
-        raise ConfigError("[tool.releasekit] max-file-size-mb must be a positive integer.")
+        raise ConfigError(
+            "[tool.releasekit] max-file-size-mb must be a positive integer.",
+            fix="Give the index's upload limit in megabytes (PyPI's default is 100).",
+        )
     return settings
 
 
@@ -293,7 +303,10 @@ def _tool_table(data: Mapping[str, Any]) -> dict[str, Any]:
     tool = data.get("tool", {})
     table = tool.get("releasekit", {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):
-        raise ConfigError("[tool.releasekit] must be a table.")
+        raise ConfigError(
+            "[tool.releasekit] must be a table.",
+            fix="Write the settings under a [tool.releasekit] header in pyproject.toml.",
+        )
     return dict(table)
 
 
@@ -325,7 +338,10 @@ def load_projects(
     chosen = [p for p in projects if p.normalized_name == wanted or p.root.name == package]
     if not chosen:
         names = ", ".join(p.name for p in projects)
-        raise ConfigError(f"--package {package} is not one of this monorepo's packages: {names}.")
+        raise ConfigError(
+            f"--package {package} is not one of this monorepo's packages: {names}.",
+            fix="Name one of them (its project name or its directory).",
+        )
     return chosen
 
 

@@ -5,15 +5,15 @@ Everything passes through :func:`releasekit.redaction.redact` first.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 
 from releasekit.errors import ReleasekitError
@@ -78,6 +78,8 @@ class Reporter:
                 padded = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
                 self._line("  " + "  ".join(padded).rstrip())
             return
+        from rich.table import Table  # only for terminals: keeps plain (CI) start-up fast
+
         table = Table(title=title, title_justify="left")
         for column in columns:
             table.add_column(column)
@@ -102,6 +104,14 @@ class Reporter:
             self._line(description)
             yield lambda _n: None
             return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -136,10 +146,14 @@ def quiet_library_logs() -> None:
 
 
 _reporter: Reporter | None = None
+_thread = threading.local()
 
 
 def get_reporter() -> Reporter:
-    """The process-wide reporter (created on first use)."""
+    """The reporter of this thread inside :func:`captured`, else the process-wide one."""
+    captured_here: Reporter | None = getattr(_thread, "reporter", None)
+    if captured_here is not None:
+        return captured_here
     global _reporter
     if _reporter is None:
         _reporter = Reporter()
@@ -150,3 +164,22 @@ def set_reporter(reporter: Reporter | None) -> None:
     """Replace the process-wide reporter (``None`` makes a fresh default on next use)."""
     global _reporter
     _reporter = reporter
+
+
+@contextmanager
+def captured() -> Iterator[io.StringIO]:
+    """Inside this block, what this thread reports goes, as plain lines, into a buffer.
+
+    Work done in parallel reports through it, and the whole buffer is shown afterwards,
+    so outputs never interleave.
+    """
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, color_system=None, highlight=False, soft_wrap=True, emoji=False, width=200
+    )
+    previous = getattr(_thread, "reporter", None)
+    _thread.reporter = Reporter(console, plain=True)
+    try:
+        yield buffer
+    finally:
+        _thread.reporter = previous

@@ -29,8 +29,13 @@ from releasekit.polling import Backoff, Deadline, poll
 from releasekit.project import Project
 from releasekit.report import get_reporter
 
-#: How the index is polled: a first look after 0.05 s, then ever longer, at most 2 s apart.
-POLL_BACKOFF = Backoff(first=0.05, factor=2.0, cap=2.0)
+#: How the index is polled: a first look after 0.05 s, then at most 0.4 s apart for the
+#: first 30 s, so a new file is noticed within 0.5 s of appearing; then ever longer, up to
+#: 5 s apart. A real index lists a new file within seconds (its CDN purges the project's
+#: page on upload); a slower one is lagging, and brisk polling would not help. Over the
+#: default 300 s timeout this makes about 130 requests for one small page, fewer than
+#: polling every 2 s throughout (155).
+POLL_BACKOFF = Backoff(first=0.05, factor=2.0, cap=0.4, relax_after=30.0, relaxed_cap=5.0)
 
 #: Variables of pip and uv that cannot widen where packages come from; all others are removed.
 _KEPT_INSTALLER_VARS = frozenset(
