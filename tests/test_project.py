@@ -127,3 +127,18 @@ def test_package_dir_moves_to_the_package(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.releasekit]\npackage-dir = 'sub'\n")
     project = Project.load(tmp_path)
     assert (project.name, project.root) == ("inner", (tmp_path / "sub").resolve())
+
+
+def test_settings_precedence_root_then_package_then_overrides(tmp_path: Path) -> None:
+    write_project(tmp_path / "pkgs" / "alpha", "alpha", releasekit='dist-dir = "own"')
+    write_project(tmp_path / "pkgs" / "beta", "beta")
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.releasekit]\npackages = ['pkgs/alpha', 'pkgs/beta']\n"
+        "dist-dir = 'shared'\ntag-format = 'r{version}-{name}'\n"
+    )
+    alpha, beta = load_projects(tmp_path)
+    assert alpha.dist_dir.name == "own"  # the package's own table wins over the root's
+    assert beta.dist_dir.name == "shared"  # the root's shared table fills in
+    assert beta.tag("1.0") == "r1.0-beta"
+    (forced,) = load_projects(tmp_path, "alpha", dist_dir="forced")  # register_sessions wins
+    assert forced.dist_dir.name == "forced"

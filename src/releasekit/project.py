@@ -252,20 +252,26 @@ class Project:
             return None
 
     @classmethod
-    def load(cls, path: str | Path = ".", **overrides: Any) -> Project:
-        """Read the project at ``path`` (a directory); ``overrides`` win over pyproject.toml.
+    def load(
+        cls, path: str | Path = ".", *, inherited: Mapping[str, Any] | None = None, **overrides: Any
+    ) -> Project:
+        """Read the project at ``path`` (a directory).
 
-        ``package-dir`` in the settings moves to the released package's directory.
+        Settings come from, lowest first: ``inherited`` (the shared table of a monorepo's
+        root), the project's own ``[tool.releasekit]``, and ``overrides`` (Python names, as
+        ``register_sessions`` takes them). ``package-dir`` moves to the released package's
+        directory, whose own table then wins over the one that named it.
         """
         base = Path(path).resolve()
         data = read_pyproject(base / "pyproject.toml")
-        table = {**_tool_table(data), **overrides_to_settings(overrides)}
+        own = {**(inherited or {}), **_tool_table(data)}
+        table = {**own, **overrides_to_settings(overrides)}
         settings = validate_settings(table, f"{base / 'pyproject.toml'} [tool.releasekit]")
         root = (base / settings["package-dir"]).resolve()
         if root != base:
-            data = read_pyproject(root / "pyproject.toml")
-            own = _tool_table(data)
-            settings = validate_settings({**table, **own, "package-dir": "."}, str(root))
+            shared = {k: v for k, v in own.items() if k != "package-dir"}
+            rest = {k: v for k, v in overrides.items() if k != "package_dir"}
+            return cls.load(root, inherited=shared, **rest)
         return cls._from_data(root, data, settings)
 
     @classmethod
@@ -330,8 +336,9 @@ def load_projects(
                 fix="Leave out --package, or list monorepo packages in [tool.releasekit] packages.",
             )
         return [project]
-    shared = {k: v for k, v in table.items() if k != "packages"}
-    projects = [Project.load(base / d, **_as_keywords(shared)) for d in dirs]
+    shared = {k: v for k, v in _tool_table(data).items() if k != "packages"}
+    rest = {k: v for k, v in overrides.items() if k != "packages"}
+    projects = [Project.load(base / d, inherited=shared, **rest) for d in dirs]
     if package is None:
         return projects
     wanted = canonicalize_name(package)
@@ -343,7 +350,3 @@ def load_projects(
             fix="Name one of them (its project name or its directory).",
         )
     return chosen
-
-
-def _as_keywords(settings: Mapping[str, Any]) -> dict[str, Any]:
-    return {key.replace("-", "_"): value for key, value in settings.items()}
