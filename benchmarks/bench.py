@@ -191,6 +191,9 @@ def run(command: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
     return result.stdout
 
 
+PIPELINE = ("build", "check_dist", "upload_testpypi", "verify_testpypi")
+
+
 def base_environ() -> dict[str, str]:
     """This environment without any token, in CI mode, with no keyring."""
     env = {key: value for key, value in os.environ.items() if key not in TOKEN_VARS}
@@ -200,20 +203,11 @@ def base_environ() -> dict[str, str]:
     return env
 
 
-def ours_nox(root: Path, index: LocalIndex, token: str, rounds: Rounds) -> str:
-    """releasekit's pipeline as one nox invocation."""
+def pipeline_nox(root: Path, index: LocalIndex, token: str, rounds: Rounds, label: str) -> str:
+    """releasekit's four sessions (on every package of a monorepo) as one nox invocation."""
     env = {**base_environ(), **index.environ(), "TEST_PYPI_API_TOKEN": token}
-    command = [
-        sys.executable,
-        "-m",
-        "nox",
-        "-s",
-        "build",
-        "check_dist",
-        "upload_testpypi",
-        "verify_testpypi",
-    ]
-    with timed(rounds, "total"):
+    command = [sys.executable, "-m", "nox", "-s", *PIPELINE]
+    with timed(rounds, label):
         return run(command, root, env)
 
 
@@ -284,23 +278,6 @@ def hand_run(
             out = run([str(venv / "bin" / name), "--version"], Path(tmp), env)
     if out.strip() != version:
         raise SystemExit(f"bench: the installed {name} says {out.strip()!r}, not {version}")
-
-
-def monorepo_nox(root: Path, index: LocalIndex, token: str, rounds: Rounds, count: int) -> str:
-    """The four sessions on every package of a monorepo, as one nox invocation."""
-    env = {**base_environ(), **index.environ(), "TEST_PYPI_API_TOKEN": token}
-    command = [
-        sys.executable,
-        "-m",
-        "nox",
-        "-s",
-        "build",
-        "check_dist",
-        "upload_testpypi",
-        "verify_testpypi",
-    ]
-    with timed(rounds, f"{count} packages"):
-        return run(command, root, env)
 
 
 # --- how soon verify notices an upload ------------------------------------------------------
@@ -375,7 +352,7 @@ def bench_size(size: str, tmp: Path, index: LocalIndex, token: str, rounds: int)
     for number in range(rounds):
         progress(f"{size}: round {number + 1} of {rounds}")
         set_version(ours_root, f"1.0.{number}")
-        ours_nox(ours_root, index, token, nox_rounds)
+        pipeline_nox(ours_root, index, token, nox_rounds, "total")
         set_version(ours_root, f"1.1.{number}")
         ours_in_process(ours_root, index, token, phases)
         set_version(hand_root, f"2.0.{number}")
@@ -423,7 +400,7 @@ def bench_monorepo(tmp: Path, index: LocalIndex, token: str, rounds: int) -> dic
             progress(f"monorepo of {count}: round {number + 1} of {rounds}")
             for package in (root / "packages").iterdir():
                 set_version(package, f"1.0.{number}")
-            monorepo_nox(root, index, token, timings, count)
+            pipeline_nox(root, index, token, timings, f"{count} packages")
     medians = timings.medians()
     one = medians["1 packages"]
     return {
