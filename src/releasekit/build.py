@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -16,9 +18,21 @@ from releasekit.errors import BuildError
 from releasekit.project import Project
 from releasekit.report import get_reporter
 
+_UV_LOCK = threading.Lock()
+
 
 def find_uv() -> str | None:
-    """Path of the uv binary (the ``uv`` package's, else one on PATH), or None."""
+    """Path of the uv binary (the ``uv`` package's, else one on PATH), or None.
+
+    Looked up once, under a lock: several packages build at once in a monorepo, and the
+    ``uv`` package's lookup reads ``sysconfig``, whose first use is not thread-safe.
+    """
+    with _UV_LOCK:
+        return _locate_uv()
+
+
+@functools.cache
+def _locate_uv() -> str | None:
     try:
         from uv import find_uv_bin
 
