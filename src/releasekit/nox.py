@@ -178,26 +178,23 @@ def _init_ci(session: nox.Session, overrides: Overrides) -> None:
         get_reporter().success(f"Wrote {write_workflow(path, text, force=args.force)}.")
 
 
-def _upload_to(index: str) -> SessionBody:
-    def body(session: nox.Session, overrides: Overrides) -> None:
-        from releasekit.upload import upload
+def _upload(session: nox.Session, overrides: Overrides, index: str) -> None:
+    from releasekit.upload import upload
 
-        parser = arguments(session, f"Upload the dist dir to {index}.")
-        parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
-        args = parser.parse_args(session.posargs)
-        for_each(projects(args, overrides), lambda p: upload(p, index, dist_dir=args.dist_dir))
-
-    return body
+    parser = arguments(session, f"Upload the dist dir to {index}.")
+    parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
+    args = parser.parse_args(session.posargs)
+    for_each(projects(args, overrides), lambda p: upload(p, index, dist_dir=args.dist_dir))
 
 
 def _upload_testpypi(session: nox.Session, overrides: Overrides) -> None:
     """Upload the dist dir to TestPyPI; files already there with the same sha256 are skipped."""
-    _upload_to("testpypi")(session, overrides)
+    _upload(session, overrides, "testpypi")
 
 
 def _upload_pypi(session: nox.Session, overrides: Overrides) -> None:
     """Upload the dist dir to PyPI; files already there with the same sha256 are skipped."""
-    _upload_to("pypi")(session, overrides)
+    _upload(session, overrides, "pypi")
 
 
 def _doctor(session: nox.Session, overrides: Overrides) -> None:
