@@ -88,6 +88,7 @@ def test_upload_testpypi_then_pypi(
     assert public_locations()["pypi"] in doctor.stdout
     assert public_locations()["testpypi"] in doctor.stdout
     assert "account-wide" in doctor.stdout
+    assert "is account-wide; after the first upload, replace it" in doctor.stdout
     assert_no_secret("\n".join(outputs), test_token, prod_token)
 
 

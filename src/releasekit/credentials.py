@@ -377,6 +377,15 @@ class Credentials:
         what = self.token.describe() if self.token else f"username {self.username!r}, a password"
         return f"{self.source}: {what}"
 
+    def least_privilege_warning(self, project_name: str) -> str | None:
+        """What to do about an account-wide token (None for any other credentials)."""
+        if self.token is None or not self.token.account_wide:
+            return None
+        return (
+            f"the token in {self.source} is account-wide; after the first upload, "
+            f"replace it with one scoped to {project_name} (least privilege)."
+        )
+
 
 def token_credentials(
     secret: str,

@@ -22,6 +22,7 @@ class IndexReport:
     detail: str
     ok: bool
     missing: bool = False
+    warning: str | None = None
 
 
 def index_reports(project: Project) -> list[IndexReport]:
@@ -43,7 +44,10 @@ def index_reports(project: Project) -> list[IndexReport]:
             reports.append(IndexReport(name, index.upload_url, found, "", True))
             continue
         detail = found.token.describe() if found.token else f"username {found.username!r}"
-        reports.append(IndexReport(name, index.upload_url, found.source, detail, True))
+        warning = found.least_privilege_warning(project.name)
+        reports.append(
+            IndexReport(name, index.upload_url, found.source, detail, True, warning=warning)
+        )
     return reports
 
 
@@ -73,11 +77,8 @@ def doctor(project: Project) -> list[IndexReport]:
             reporter.warn(f"{report.index}: {report.detail}")
         elif not report.ok:
             problems.append(f"{report.index}: {report.detail}")
-        elif "account-wide" in report.detail:
-            reporter.warn(
-                f"{report.index}: the token in {report.source} is account-wide; after the "
-                f"first upload, replace it with one scoped to {project.name} (least privilege)."
-            )
+        elif report.warning:
+            reporter.warn(f"{report.index}: {report.warning}")
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         raise ReleasekitError(

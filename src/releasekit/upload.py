@@ -62,11 +62,9 @@ def upload(
     reporter = get_reporter()
     dists = check(project, dist_dir)
     reporter.info(f"Uploading to {index.display} with {credentials.describe()}.")
-    if credentials.token is not None and credentials.token.account_wide:
-        reporter.warn(
-            f"the token in {credentials.source} is account-wide; after the first upload, "
-            f"replace it with one scoped to {project.name} (least privilege)."
-        )
+    warning = credentials.least_privilege_warning(project.name)
+    if warning:
+        reporter.warn(warning)
     policy = retry or RetryPolicy()
     results: list[UploadResult] = []
     with IndexClient(index, retry=policy) as client:
