@@ -44,14 +44,14 @@ from typing import Any
 
 from rich.console import Console
 
-from releasekit.build import build
-from releasekit.check import check
+from releasekit._build import build
+from releasekit._check import check
+from releasekit._project import Project
+from releasekit._report import Reporter, set_reporter
+from releasekit._upload import upload
+from releasekit._verify import installer_environ, verify
 from releasekit.credentials import mint_token, token_credentials
-from releasekit.localindex import LocalIndex
-from releasekit.project import Project
-from releasekit.report import Reporter, set_reporter
-from releasekit.upload import upload
-from releasekit.verify import installer_environ, verify
+from releasekit.indexes.local import LocalIndex
 
 SIZES = {"small": 20, "large": 2000}
 MONOREPO_SIZES = (1, 5, 20)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import releasekit.credentials
-from releasekit.localindex import LocalIndex
+from releasekit.indexes.local import LocalIndex
 
 BACKENDS = {
     "hatchling": (

@@ -11,10 +11,10 @@ from twine.commands.upload import upload
 from twine.settings import Settings
 
 from conftest import git, run_nox, write_project
-from releasekit.build import build
-from releasekit.distributions import Distribution
-from releasekit.localindex import LocalIndex
-from releasekit.project import Project
+from releasekit._build import build
+from releasekit._distributions import Distribution
+from releasekit._project import Project
+from releasekit.indexes.local import LocalIndex
 
 pytestmark = pytest.mark.slow
 TOKEN = "local-audit-password"

@@ -7,7 +7,7 @@ import sys
 
 RACE = """
 import threading
-from releasekit.build import find_uv
+from releasekit._process import find_uv
 barrier = threading.Barrier(16)
 errors = []
 def look():

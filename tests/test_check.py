@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import write_project
-from releasekit.build import build
-from releasekit.check import check
+from releasekit._build import build
+from releasekit._check import check
+from releasekit._project import Project
 from releasekit.errors import CheckFailed, DistributionError
-from releasekit.project import Project
 
 BAD_RST = "Title\n=====\n\n.. code-block:: nonsense\n   :bogus-option:\n\n`unclosed\n"
 

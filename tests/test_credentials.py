@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from pypitoken import Token
 
+from releasekit._project import Project
+from releasekit._redaction import install_log_redaction, redact
 from releasekit.credentials import (
     Credentials,
     MissingCredentials,
@@ -24,8 +26,6 @@ from releasekit.credentials import (
 )
 from releasekit.errors import CredentialError
 from releasekit.indexes import Index, resolve_index
-from releasekit.project import Project
-from releasekit.redaction import install_log_redaction, redact
 
 TOKEN_VARS = ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_USERNAME", "TWINE_PASSWORD")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from releasekit.distributions import (
+from releasekit._distributions import (
     Distribution,
     find_distributions,
     parse_filename,

@@ -13,16 +13,16 @@ from rich.console import Console
 
 from conftest import run_nox
 from faultproxy import FaultProxy
-from releasekit.build import build
+from releasekit._build import build
+from releasekit._distributions import Distribution
+from releasekit._polling import Backoff
+from releasekit._project import Project
+from releasekit._report import Reporter, set_reporter
+from releasekit._upload import upload
 from releasekit.credentials import mint_token, token_credentials
-from releasekit.distributions import Distribution
 from releasekit.errors import IndexUnavailable
 from releasekit.indexes import Index, IndexClient, RetryPolicy
-from releasekit.localindex import LocalIndex
-from releasekit.polling import Backoff
-from releasekit.project import Project
-from releasekit.report import Reporter, set_reporter
-from releasekit.upload import upload
+from releasekit.indexes.local import LocalIndex
 
 pytestmark = pytest.mark.slow
 

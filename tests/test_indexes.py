@@ -13,6 +13,7 @@ import httpx
 import pytest
 from twine.utils import DEFAULT_REPOSITORY, TEST_REPOSITORY
 
+from releasekit._polling import Backoff
 from releasekit.errors import ConfigError, IndexUnavailable
 from releasekit.indexes import (
     Index,
@@ -23,8 +24,7 @@ from releasekit.indexes import (
     resolve_index,
     web_root,
 )
-from releasekit.localindex import LocalIndex
-from releasekit.polling import Backoff
+from releasekit.indexes.local import LocalIndex
 
 JSON = "application/vnd.pypi.simple.v1+json"
 

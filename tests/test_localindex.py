@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from releasekit.localindex import LocalIndex
+from releasekit.indexes.local import LocalIndex
 
 
 def test_two_independent_instances_with_token_auth(

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from conftest import write_project
+from releasekit._project import Project, VersionFile, load_projects, parse_version
 from releasekit.errors import ConfigError, VersionError
-from releasekit.project import Project, VersionFile, load_projects, parse_version
 
 
 def test_reads_name_version_and_defaults(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ import logging
 
 from rich.console import Console
 
+from releasekit._redaction import RedactingFilter, redact, register_secret
+from releasekit._report import Reporter
 from releasekit.errors import ReleasekitError
-from releasekit.redaction import RedactingFilter, redact, register_secret
-from releasekit.report import Reporter
 
 TOKEN = "pypi-AgEIcHlwaS5vcmcCJGFiY2RlZmFiLTEyMzQtNTY3OC05YWJjLWRlZjAxMjM0NTY3OAACKlszLCJhYmMiXQ"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from conftest import git, run_nox, write_project
-from releasekit.changelog import with_section
+from releasekit._changelog import with_section
+from releasekit._project import Project
+from releasekit._release import release
 from releasekit.errors import ReleaseError, ReleasekitError, VersionError
-from releasekit.localindex import LocalIndex
-from releasekit.project import Project
-from releasekit.release import release
+from releasekit.indexes.local import LocalIndex
 
 State = tuple[str, str, dict[str, bytes]]
 

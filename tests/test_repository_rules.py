@@ -16,7 +16,7 @@ from conftest import run_nox
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-TEMPLATE = ROOT / "src" / "releasekit" / "templates" / "publish.yml"
+TEMPLATE = ROOT / "src" / "releasekit" / "ci" / "templates" / "publish.yml"
 SPEC_SESSIONS = [
     "build",
     "check_dist",
@@ -112,8 +112,8 @@ def test_nox_lists_every_spec_session(make_project: Callable[..., Path]) -> None
 
 
 def test_docs_describe_every_session_and_key() -> None:
+    from releasekit._project import INDEX_KEYS, KEYS
     from releasekit.nox import SESSIONS
-    from releasekit.project import INDEX_KEYS, KEYS
 
     sessions = (ROOT / "docs" / "sessions.md").read_text()
     headings = {

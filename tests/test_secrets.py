@@ -14,9 +14,9 @@ from pypitoken import Token
 from twine.utils import DEFAULT_REPOSITORY, TEST_REPOSITORY
 
 from conftest import git, run_nox
+from releasekit._project import read_pyproject
+from releasekit._scan import scan_secrets
 from releasekit.indexes import web_root
-from releasekit.project import read_pyproject
-from releasekit.secrets import scan_secrets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "releasekit-scan-secrets"
@@ -154,7 +154,7 @@ def test_pre_commit_hook_definition_runs_the_declared_script(project_dir: Path) 
     assert hook["language"] == "python"
     assert hook["pass_filenames"] is True
     scripts = read_pyproject(REPO_ROOT / "pyproject.toml")["project"]["scripts"]
-    assert scripts[hook["entry"]] == "releasekit.secrets:main"
+    assert scripts[hook["entry"]] == "releasekit._scan:main"
     token = mint()
     (project_dir / "staged.cfg").write_text(f"token={token}\n")
     (project_dir / "other.txt").write_text("nothing here\n")

@@ -14,10 +14,10 @@ import pytest
 from packaging.version import Version
 
 from conftest import git, run_nox
+from releasekit._project import Project
+from releasekit._release import release
+from releasekit._stamp import canonical_version, dev_version, stamped
 from releasekit.errors import VersionError
-from releasekit.project import Project
-from releasekit.release import release
-from releasekit.stamp import canonical_version, dev_version, stamped
 
 pytestmark = pytest.mark.slow
 
@@ -150,8 +150,8 @@ def test_stamp_restores_when_the_process_is_interrupted(
         f"""
         import signal, sys
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job ignores it
-        from releasekit.project import Project
-        from releasekit.stamp import stamped
+        from releasekit._project import Project
+        from releasekit._stamp import stamped
         with stamped(Project.load({str(root)!r}), "9.9.9"):
             print("stamped", flush=True)
             sys.stdin.read()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from releasekit._redaction import redact
 from releasekit.credentials import (
     MissingCredentials,
     describe_sources,
@@ -21,7 +22,6 @@ from releasekit.credentials import (
 )
 from releasekit.errors import CredentialError
 from releasekit.indexes import Index
-from releasekit.redaction import redact
 
 CLAIMS = {
     "aud": "testpypi",

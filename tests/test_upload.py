@@ -17,16 +17,16 @@ import httpx
 import pytest
 
 from conftest import git, write_project
-from releasekit.build import build
+from releasekit._build import build
+from releasekit._distributions import find_distributions
+from releasekit._polling import Backoff, poll
+from releasekit._project import Project
+from releasekit._report import Reporter, set_reporter
+from releasekit._upload import _Sender, upload
 from releasekit.credentials import mint_token, resolve_credentials, token_credentials
-from releasekit.distributions import find_distributions
 from releasekit.errors import CheckFailed, CredentialError, IndexUnavailable, UploadError
 from releasekit.indexes import Index, IndexClient, RetryPolicy, resolve_index
-from releasekit.localindex import LocalIndex
-from releasekit.polling import Backoff, poll
-from releasekit.project import Project
-from releasekit.report import Reporter, set_reporter
-from releasekit.upload import _Sender, upload
+from releasekit.indexes.local import LocalIndex
 
 pytestmark = pytest.mark.slow
 FAST = RetryPolicy(attempts=3, backoff=Backoff(first=0.05, factor=2.0, cap=0.2), total_seconds=10)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from releasekit._distributions import Distribution
 from releasekit.credentials import Credentials
-from releasekit.distributions import Distribution
 from releasekit.indexes import Index
-from releasekit.upload import explain_refusal
+from releasekit.indexes.refusals import explain_refusal
 
 INDEX = Index("testpypi", "http://127.0.0.1:9/", "http://127.0.0.1:9/simple/")
 DIST = Distribution(
@@ -94,7 +94,7 @@ CREDS = Credentials("__token__", "secret-value", "TEST_PYPI_API_TOKEN")
     ],
 )
 def test_refusals_are_explained(status: int, text: str, why: str, fix: str) -> None:
-    error = explain_refusal(status, text, INDEX, DIST, CREDS)
+    error = explain_refusal(status, text, INDEX, DIST, CREDS.source)
     assert error.what.startswith("testpypi")
     assert f"HTTP {status}" in error.what
     assert DIST.filename in error.what

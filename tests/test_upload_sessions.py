@@ -12,7 +12,7 @@ import pytest
 from conftest import run_nox
 from releasekit.credentials import mint_token, public_locations
 from releasekit.indexes import Index, IndexClient
-from releasekit.localindex import LocalIndex
+from releasekit.indexes.local import LocalIndex
 
 pytestmark = pytest.mark.slow
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}

@@ -16,14 +16,14 @@ import twine.settings
 from rich.console import Console
 
 from conftest import run_nox
-from releasekit.build import build
-from releasekit.distributions import Distribution
+from releasekit._build import build
+from releasekit._distributions import Distribution
+from releasekit._project import Project
+from releasekit._report import Reporter, set_reporter
+from releasekit._verify import installer_environ, runtime_requirements, verify
 from releasekit.errors import DistributionError, IndexUnavailable, VerifyError
 from releasekit.indexes import Index
-from releasekit.localindex import LocalIndex
-from releasekit.project import Project
-from releasekit.report import Reporter, set_reporter
-from releasekit.verify import installer_environ, runtime_requirements, verify
+from releasekit.indexes.local import LocalIndex
 
 TEST_TOKEN = "pypi-test-stand-in-token"
 PROD_TOKEN = "pypi-production-stand-in-token"

@@ -12,10 +12,10 @@ import pytest
 from rich.console import Console
 
 from conftest import NOXFILE, git, run_nox, write_project
+from releasekit._project import Project, load_projects
+from releasekit._report import Reporter, get_reporter, set_reporter
+from releasekit._workspace import for_each
 from releasekit.errors import ConfigError, PackagesFailed, ReleasekitError
-from releasekit.project import Project, load_projects
-from releasekit.report import Reporter, get_reporter, set_reporter
-from releasekit.workspace import for_each
 
 NAMES = ("alpha-pkg", "beta-pkg", "gamma-pkg")
 

@@ -22,9 +22,9 @@ import pytest
 from packaging.version import Version
 
 from conftest import run_nox
+from releasekit._project import Project
+from releasekit._yank import mark_changelog, yank
 from releasekit.errors import ActionNeeded, UsageError, YankError
-from releasekit.project import Project
-from releasekit.yank import mark_changelog, yank
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 CHANGELOG = """\

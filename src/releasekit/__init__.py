@@ -15,32 +15,32 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Project": "project",
-    "load_projects": "project",
-    "Distribution": "distributions",
+    "Project": "_project",
+    "load_projects": "_project",
+    "Distribution": "_distributions",
     "Index": "indexes",
     "IndexClient": "indexes",
     "resolve_index": "indexes",
-    "LocalIndex": "localindex",
+    "LocalIndex": "indexes.local",
     "Credentials": "credentials",
     "resolve_credentials": "credentials",
     "read_token": "credentials",
     "mint_token": "credentials",
-    "build": "build",
-    "check": "check",
-    "upload": "upload",
-    "UploadResult": "upload",
-    "verify": "verify",
-    "VerifyReport": "verify",
-    "release": "release",
-    "stamped": "stamp",
-    "yank": "yank",
-    "YankResult": "yank",
-    "audit": "audit",
-    "AuditResult": "audit",
-    "doctor": "doctor",
-    "rehearse": "rehearse",
-    "scan_secrets": "secrets",
+    "build": "_build",
+    "check": "_check",
+    "upload": "_upload",
+    "UploadResult": "_upload",
+    "verify": "_verify",
+    "VerifyReport": "_verify",
+    "release": "_release",
+    "stamped": "_stamp",
+    "yank": "_yank",
+    "YankResult": "_yank",
+    "audit": "_audit",
+    "AuditResult": "_audit",
+    "doctor": "_doctor",
+    "rehearse": "_rehearse",
+    "scan_secrets": "_scan",
     "errors": "",
 }
 
@@ -77,22 +77,22 @@ __all__ = [
 
 if TYPE_CHECKING:
     from releasekit import errors
-    from releasekit.audit import AuditResult, audit
-    from releasekit.build import build
-    from releasekit.check import check
+    from releasekit._audit import AuditResult, audit
+    from releasekit._build import build
+    from releasekit._check import check
+    from releasekit._distributions import Distribution
+    from releasekit._doctor import doctor
+    from releasekit._project import Project, load_projects
+    from releasekit._rehearse import rehearse
+    from releasekit._release import release
+    from releasekit._scan import scan_secrets
+    from releasekit._stamp import stamped
+    from releasekit._upload import UploadResult, upload
+    from releasekit._verify import VerifyReport, verify
+    from releasekit._yank import YankResult, yank
     from releasekit.credentials import Credentials, mint_token, read_token, resolve_credentials
-    from releasekit.distributions import Distribution
-    from releasekit.doctor import doctor
     from releasekit.indexes import Index, IndexClient, resolve_index
-    from releasekit.localindex import LocalIndex
-    from releasekit.project import Project, load_projects
-    from releasekit.rehearse import rehearse
-    from releasekit.release import release
-    from releasekit.secrets import scan_secrets
-    from releasekit.stamp import stamped
-    from releasekit.upload import UploadResult, upload
-    from releasekit.verify import VerifyReport, verify
-    from releasekit.yank import YankResult, yank
+    from releasekit.indexes.local import LocalIndex
 
 
 def __getattr__(name: str) -> Any:

@@ -16,11 +16,11 @@ from typing import Any, NoReturn
 import nox
 import nox.command
 
+from releasekit._project import Project, load_projects
+from releasekit._redaction import install_log_redaction
+from releasekit._report import get_reporter, quiet_library_logs
+from releasekit._workspace import for_each
 from releasekit.errors import ReleasekitError, UsageError
-from releasekit.project import Project, load_projects
-from releasekit.redaction import install_log_redaction
-from releasekit.report import get_reporter, quiet_library_logs
-from releasekit.workspace import for_each
 
 Overrides = dict[str, Any]
 SessionBody = Callable[[nox.Session, Overrides], None]
@@ -96,8 +96,8 @@ def run(session: nox.Session, action: Callable[[], object]) -> None:
 
 def _build(session: nox.Session, overrides: Overrides) -> None:
     """Build the sdist and wheel into the dist dir; prints each file's size and sha256."""
-    from releasekit.build import build
-    from releasekit.stamp import build_version, stamped
+    from releasekit._build import build
+    from releasekit._stamp import build_version, stamped
 
     parser = arguments(session, "Build the sdist and the wheel.")
     parser.add_argument("--version", help="stamp this version for this build only")
@@ -113,14 +113,14 @@ def _build(session: nox.Session, overrides: Overrides) -> None:
 
 def _check_dist(session: nox.Session, overrides: Overrides) -> None:
     """Check the built files (metadata, README, names, versions, sizes); lists every problem."""
-    from releasekit.check import check
+    from releasekit._check import check
 
     args = arguments(session, "Check the built files.").parse_args(session.posargs)
     for_each(projects(args, overrides), check)
 
 
 def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
-    from releasekit.verify import verify
+    from releasekit._verify import verify
 
     parser = arguments(
         session,
@@ -152,7 +152,7 @@ def _verify_pypi(session: nox.Session, overrides: Overrides) -> None:
 
 def _init_ci(session: nox.Session, overrides: Overrides) -> None:
     """Write a GitHub Actions workflow that publishes with these sessions (trusted publishing)."""
-    from releasekit.ci import workflow_text, write_workflow
+    from releasekit.ci.github import workflow_text, write_workflow
 
     parser = arguments(session, "Write .github/workflows/publish.yml for this project.")
     parser.add_argument(
@@ -179,7 +179,7 @@ def _init_ci(session: nox.Session, overrides: Overrides) -> None:
 
 
 def _upload(session: nox.Session, overrides: Overrides, index: str) -> None:
-    from releasekit.upload import upload
+    from releasekit._upload import upload
 
     parser = arguments(session, f"Upload the dist dir to {index}.")
     parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
@@ -199,7 +199,7 @@ def _upload_pypi(session: nox.Session, overrides: Overrides) -> None:
 
 def _doctor(session: nox.Session, overrides: Overrides) -> None:
     """Offline preflight: configuration, version files, credentials (never shown) per index."""
-    from releasekit.doctor import doctor
+    from releasekit._doctor import doctor
 
     args = arguments(session, "Check configuration and credentials offline.").parse_args(
         session.posargs
@@ -210,7 +210,7 @@ def _doctor(session: nox.Session, overrides: Overrides) -> None:
 
 def _rehearse(session: nox.Session, overrides: Overrides) -> None:
     """Rehearse the whole release against two throwaway local indexes; no tokens needed."""
-    from releasekit.rehearse import rehearse
+    from releasekit._rehearse import rehearse
 
     parser = arguments(session, "Build, check, upload and verify against local stand-ins.")
     parser.add_argument(
@@ -222,7 +222,7 @@ def _rehearse(session: nox.Session, overrides: Overrides) -> None:
 
 def _release(session: nox.Session, overrides: Overrides) -> None:
     """Release VERSION: guards, version set everywhere, changelog, one commit and one tag."""
-    from releasekit.release import release
+    from releasekit._release import release
 
     parser = arguments(session, "Release a version (see SPEC: Release).")
     parser.add_argument("version", metavar="VERSION", help="the new version, canonical PEP 440")
@@ -251,7 +251,7 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
 
 def _yank(session: nox.Session, overrides: Overrides) -> None:
     """Yank a release (--undo: restore it); shows where and what when a person must act."""
-    from releasekit.yank import DEFAULT_TIMEOUT, yank
+    from releasekit._yank import DEFAULT_TIMEOUT, yank
 
     parser = arguments(session, "Yank a release, or undo a yank, and wait for the index.")
     parser.add_argument("version", metavar="VERSION")
@@ -284,7 +284,7 @@ def _yank(session: nox.Session, overrides: Overrides) -> None:
 
 def _audit(session: nox.Session, overrides: Overrides) -> None:
     """Match every version on the index with a git tag; untagged ones may be unauthorised."""
-    from releasekit.audit import audit
+    from releasekit._audit import audit
     from releasekit.errors import UnexplainedReleases
 
     parser = arguments(session, "Match every version on the index with a git tag.")
@@ -304,7 +304,7 @@ def _audit(session: nox.Session, overrides: Overrides) -> None:
 
 def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
     """Find PyPI tokens in files (and in git history with --history); prints where, never them."""
-    from releasekit.secrets import check_no_secrets
+    from releasekit._scan import check_no_secrets
 
     parser = arguments(session, "Find PyPI API tokens in files and history.", package=False)
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")

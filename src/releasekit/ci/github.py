@@ -7,8 +7,8 @@ from importlib.resources import files
 from pathlib import Path
 
 from releasekit import __version__
+from releasekit._project import Project
 from releasekit.errors import ConfigError, UsageError
-from releasekit.project import Project
 
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 
@@ -43,7 +43,7 @@ def workflow_text(project: Project, repository: str, root: Path, *, monorepo: bo
         "PACKAGE_ARG": package,
         "POSARGS": f" --{package}" if package else "",
     }
-    text = files("releasekit").joinpath("templates/publish.yml").read_text(encoding="utf-8")
+    text = files("releasekit").joinpath("ci/templates/publish.yml").read_text(encoding="utf-8")
     return re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], text)
 
 

@@ -15,17 +15,17 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from releasekit.audit import audit
-from releasekit.build import build
-from releasekit.check import check
+from releasekit._audit import audit
+from releasekit._build import build
+from releasekit._check import check
+from releasekit._project import Project
+from releasekit._report import get_reporter
+from releasekit._upload import upload
+from releasekit._verify import verify
 from releasekit.credentials import Credentials, mint_token, token_credentials
 from releasekit.errors import ReleasekitError
 from releasekit.indexes import PYPI, TESTPYPI, resolve_index
-from releasekit.localindex import LocalIndex
-from releasekit.project import Project
-from releasekit.report import get_reporter
-from releasekit.upload import upload
-from releasekit.verify import verify
+from releasekit.indexes.local import LocalIndex
 
 
 @dataclass(frozen=True)

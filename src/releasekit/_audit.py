@@ -9,10 +9,10 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from releasekit._project import Project
+from releasekit._report import get_reporter
 from releasekit.errors import ConfigError, UnexplainedReleases
 from releasekit.indexes import PYPI, Index, IndexClient, IndexFile, resolve_index
-from releasekit.project import Project
-from releasekit.report import get_reporter
 
 
 @dataclass(frozen=True)

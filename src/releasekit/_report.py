@@ -1,6 +1,6 @@
 """The only place that writes to the terminal: rich when interactive, plain in CI or pipes.
 
-Everything passes through :func:`releasekit.redaction.redact` first.
+Everything passes through :func:`releasekit._redaction.redact` first.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.text import Text
 
+from releasekit._redaction import redact
 from releasekit.errors import ReleasekitError
-from releasekit.redaction import redact
 
 
 def _plain_wanted() -> bool:

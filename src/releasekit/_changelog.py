@@ -35,9 +35,9 @@ from releasekit._commitizen import (
     committer_factory,
 )
 from releasekit._commitizen import changelog as cz_changelog
+from releasekit._git import Repository
+from releasekit._project import Project, read_pyproject
 from releasekit.errors import ConfigError
-from releasekit.git import Repository
-from releasekit.project import Project, read_pyproject
 
 #: Conventional commit types as Keep a Changelog headings (unless change_type_map is set).
 KEEP_A_CHANGELOG_TYPES = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from releasekit._project import Project
 from releasekit.errors import ReleaseError
-from releasekit.project import Project
 
 
 class GitError(ReleaseError):

@@ -1,6 +1,6 @@
 """Find PyPI API tokens in files and in git history, naming where, never the token.
 
-A candidate is a string matching :data:`releasekit.redaction.TOKEN_PATTERN`. It counts as a
+A candidate is a string matching :data:`releasekit._redaction.TOKEN_PATTERN`. It counts as a
 token only when it decodes as a PyPI macaroon, alone or joined with the string literals that
 continue it on the next lines (``"pypi-AgE..."`` ``"...rest"``); then the instance it was
 made for is named. Only a string that decodes can authenticate (the index deserialises the
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from releasekit._redaction import TOKEN_PATTERN
+from releasekit._report import get_reporter
 from releasekit.credentials import TokenInfo, instance_name, read_token
 from releasekit.errors import ConfigError, CredentialError, ReleasekitError, SecretsFound
-from releasekit.redaction import TOKEN_PATTERN
-from releasekit.report import get_reporter
 
 _BYTES_PATTERN = re.compile(TOKEN_PATTERN.pattern.encode())
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")

@@ -24,10 +24,10 @@ import tomlkit
 from packaging.version import Version
 from tomlkit.items import String, StringType
 
-from releasekit.distributions import Distribution
+from releasekit._distributions import Distribution
+from releasekit._git import Repository
+from releasekit._project import Project, parse_version
 from releasekit.errors import ConfigError, VersionError
-from releasekit.git import Repository
-from releasekit.project import Project, parse_version
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def version_edits(project: Project, version: str) -> list[FileEdit]:
     texts[project.pyproject] = _pyproject_text(project, current(project.pyproject), version)
     for version_file in project.version_files:
         texts[version_file.path] = version_file.replace(current(version_file.path), version)
-    from releasekit.changelog import commitizen_settings  # commitizen takes 0.5 s to import
+    from releasekit._changelog import commitizen_settings  # commitizen takes 0.5 s to import
 
     for spec in commitizen_settings(project).get("version_files", []):
         glob, _, regex = str(spec).partition(":")

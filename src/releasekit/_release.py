@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-from releasekit.changelog import (
+from releasekit._changelog import (
     changelog_path,
     commits_since,
     release_message,
@@ -20,12 +20,10 @@ from releasekit.changelog import (
     tag_format_conflict,
     with_section,
 )
-from releasekit.errors import IndexUnavailable, ReleaseError, ReleasekitError
-from releasekit.git import GitError, Repository
-from releasekit.indexes import IndexClient, resolve_index
-from releasekit.project import Project
-from releasekit.report import get_reporter
-from releasekit.stamp import (
+from releasekit._git import GitError, Repository
+from releasekit._project import Project
+from releasekit._report import get_reporter
+from releasekit._stamp import (
     FileEdit,
     canonical_version,
     restore,
@@ -34,6 +32,8 @@ from releasekit.stamp import (
     version_edits,
     write_bytes,
 )
+from releasekit.errors import IndexUnavailable, ReleaseError, ReleasekitError
+from releasekit.indexes import IndexClient, resolve_index
 
 
 @dataclass(frozen=True)

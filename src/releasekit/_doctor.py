@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from releasekit.check import version_file_problems
+from releasekit._check import version_file_problems
+from releasekit._project import Project
+from releasekit._report import get_reporter
 from releasekit.credentials import Credentials, MissingCredentials, describe_sources
 from releasekit.errors import CredentialError, ReleasekitError
 from releasekit.indexes import builtin_indexes, resolve_index
-from releasekit.project import Project
-from releasekit.report import get_reporter
 
 
 @dataclass(frozen=True)

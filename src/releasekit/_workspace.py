@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TypeVar, cast
 
+from releasekit._project import Project
+from releasekit._report import captured, get_reporter
 from releasekit.errors import PackagesFailed, ReleasekitError
-from releasekit.project import Project
-from releasekit.report import captured, get_reporter
 
 T = TypeVar("T")
 

@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from releasekit._distributions import Distribution, parse_filename
+from releasekit._process import find_uv
+from releasekit._project import Project
+from releasekit._report import get_reporter
 from releasekit.credentials import scrubbed_environ
-from releasekit.distributions import Distribution, parse_filename
 from releasekit.errors import BuildError
-from releasekit.project import Project
-from releasekit.report import get_reporter
-
-_UV_LOCK = threading.Lock()
-
-
-def find_uv() -> str | None:
-    """Path of the uv binary (the ``uv`` package's, else one on PATH), or None.
-
-    Looked up once, under a lock: several packages build at once in a monorepo, and the
-    ``uv`` package's lookup reads ``sysconfig``, whose first use is not thread-safe.
-    """
-    with _UV_LOCK:
-        return _locate_uv()
-
-
-@functools.cache
-def _locate_uv() -> str | None:
-    try:
-        from uv import find_uv_bin
-
-        return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        return shutil.which("uv")
 
 
 def build_command(source: Path, outdir: Path) -> list[str]:

@@ -1,29 +1,16 @@
-"""Where credentials come from, and what a token is. The only module that handles secrets.
-
-Credentials for an index are resolved in this order (SPEC): the index's token variable
-(``TEST_PYPI_API_TOKEN``, ``PYPI_API_TOKEN`` or a configured ``token-env``), twine's
-``TWINE_USERNAME``/``TWINE_PASSWORD``, the system keyring, then trusted publishing when
-running in a CI that issues OIDC tokens. Every token is read offline (instance, scope,
-expiry) and refused with the reason before any request is made.
-
-Indexes named ``pypi`` and ``testpypi`` expect tokens made for the public instance's domain
-even when their URLs are overridden (local stand-ins exercise the same checks). Any other
-index accepts any password; but a token made for PyPI or TestPyPI is refused there, because
-sending it to a third-party server would leak it.
-"""
+"""What a PyPI API token is, read offline; synthetic tokens for local stand-ins and tests."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-import os
 import re
 import secrets
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -31,31 +18,15 @@ import httpx
 from packaging.utils import canonicalize_name
 
 from releasekit.errors import CredentialError
-from releasekit.indexes import PYPI, TESTPYPI, USER_AGENT, Index, builtin_indexes, web_root
-from releasekit.redaction import register_secret
+from releasekit.indexes import PYPI, TESTPYPI, Index, builtin_indexes, web_root
 
 if TYPE_CHECKING:
-    from releasekit.project import Project
+    pass
 
-#: Environment variables that may hold a secret; build backends and smoke commands never see them.
-SECRET_ENV_VARS = ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_PASSWORD")
 TOKEN_PREFIX = "pypi-"  # noqa: S105 - a prefix, not a secret
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the fixed username of token uploads
 _INSTANCE_NAMES = {PYPI: "PyPI", TESTPYPI: "TestPyPI"}
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
-_CI_WITH_OIDC = ("GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI")
-
-
-def scrubbed_environ(project: Project | None = None) -> dict[str, str]:
-    """A copy of the environment without any variable that may hold an index secret.
-
-    With ``project``, the ``token-env`` variables of its configured indexes go too.
-    """
-    drop = set(SECRET_ENV_VARS)
-    if project is not None:
-        indexes: dict[str, dict[str, str]] = project.settings.get("indexes", {})
-        drop.update(table["token-env"] for table in indexes.values() if "token-env" in table)
-    return {key: value for key, value in os.environ.items() if key not in drop}
 
 
 # --- what a token is --------------------------------------------------------------------
@@ -354,259 +325,6 @@ def check_token(
             fix=f"Create a token scoped to {project_name} (or, for its very first upload, an "
             f"account-wide one) and put it in {source}.",
         )
-
-
-# --- where credentials come from ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A username and secret for one index, where they came from, and what the token is.
-
-    ``token`` is None for a password that is not a PyPI token (private indexes). The secret
-    never appears in ``repr``.
-    """
-
-    username: str
-    password: str = field(repr=False)
-    source: str
-    token: TokenInfo | None = None
-
-    def describe(self) -> str:
-        """Where the credentials come from and what they are, without the secret."""
-        what = self.token.describe() if self.token else f"username {self.username!r}, a password"
-        return f"{self.source}: {what}"
-
-    def least_privilege_warning(self, project_name: str) -> str | None:
-        """What to do about an account-wide token (None for any other credentials)."""
-        if self.token is None or not self.token.account_wide:
-            return None
-        return (
-            f"the token in {self.source} is account-wide; after the first upload, "
-            f"replace it with one scoped to {project_name} (least privilege)."
-        )
-
-
-def token_credentials(
-    secret: str,
-    index: Index,
-    source: str,
-    project_name: str | None = None,
-    now: float | None = None,
-    username: str = TOKEN_USERNAME,
-) -> Credentials:
-    """Credentials from ``secret`` found in ``source``, checked offline for ``index``.
-
-    The secret is registered for redaction first. A value that does not look like a PyPI
-    token is accepted only for indexes other than PyPI and TestPyPI.
-    """
-    secret = secret.strip()
-    register_secret(secret)
-    public = expected_location(index) is not None
-    if not public and not secret.startswith(TOKEN_PREFIX):
-        return Credentials(username, secret, source)
-    if public and username != TOKEN_USERNAME:
-        raise CredentialError(
-            f"{source} pairs a password with the username {username!r} for {index.name}.",
-            why="PyPI and TestPyPI accept only API tokens, with the username __token__ "
-            "(username/password authentication is no longer supported).",
-            fix="Unset TWINE_USERNAME (or set it to __token__) and give an API token.",
-        )
-    info = read_token(secret, source)
-    check_token(info, index, source, project_name, now)
-    return Credentials(TOKEN_USERNAME, secret, source, info)
-
-
-class MissingCredentials(CredentialError):
-    """No credentials were found for an index."""
-
-
-def _missing(index: Index) -> MissingCredentials:
-    variable = index.token_env
-    if variable is None:
-        return MissingCredentials(
-            f"No credentials for {index.display}: it has no token-env, and TWINE_PASSWORD "
-            "is not set.",
-            why="releasekit looked at TWINE_USERNAME/TWINE_PASSWORD and the keyring, and "
-            "found nothing.",
-            fix=f'Add token-env = "VARIABLE" to [tool.releasekit.indexes.{index.name}] and '
-            "export that variable (or TWINE_USERNAME and TWINE_PASSWORD).",
-        )
-    expected = expected_location(index)
-    what = f"a token created on {instance_name(expected)}" if expected else "the secret"
-    return MissingCredentials(
-        f"No credentials for {index.display}: {variable} is not set.",
-        why=f"releasekit looked, in order, at {variable}, TWINE_USERNAME/TWINE_PASSWORD, the "
-        "keyring and trusted publishing (only in CI with OIDC), and found nothing.",
-        fix=f"Export {variable} with {what}. In GitHub Actions, store it as the repository "
-        f"secret {variable} and pass it to the step: "
-        f"`env: {variable}: ${{{{ secrets.{variable} }}}}`; or set up trusted publishing "
-        "and give the job `permissions: id-token: write`.",
-    )
-
-
-def _from_keyring(index: Index) -> str | None:
-    try:
-        import keyring
-
-        return keyring.get_password(index.upload_url, index.username)
-    except Exception:  # no backend, locked, or broken: the keyring is optional
-        return None
-
-
-def in_oidc_ci() -> bool:
-    """True when running in a CI that can issue OIDC identity tokens."""
-    return any(os.environ.get(name) for name in _CI_WITH_OIDC)
-
-
-def resolve_credentials(
-    index: Index,
-    project_name: str | None = None,
-    *,
-    now: float | None = None,
-    trusted_publishing: bool = True,
-) -> Credentials:
-    """The credentials for ``index``, checked offline; raises :class:`CredentialError`.
-
-    Order: the index's token variable, ``TWINE_USERNAME``/``TWINE_PASSWORD``, the keyring,
-    trusted publishing (in CI, unless ``trusted_publishing`` is False; this one makes
-    requests to the index).
-    """
-    variable = index.token_env
-    if variable and os.environ.get(variable, "").strip():
-        secret = os.environ[variable]
-        return token_credentials(secret, index, variable, project_name, now, index.username)
-    if os.environ.get("TWINE_PASSWORD", "").strip():
-        username = os.environ.get("TWINE_USERNAME") or TOKEN_USERNAME
-        return token_credentials(
-            os.environ["TWINE_PASSWORD"], index, "TWINE_PASSWORD", project_name, now, username
-        )
-    stored = _from_keyring(index)
-    if stored:
-        return token_credentials(stored, index, "the keyring", project_name, now, index.username)
-    if trusted_publishing and in_oidc_ci():
-        minted = trusted_publishing_credentials(index, project_name)
-        if minted is not None:
-            return minted
-    raise _missing(index)
-
-
-def describe_sources(index: Index, project_name: str | None = None) -> Credentials | str:
-    """For ``doctor``: the credentials ``index`` would use (checked offline), or how trusted
-    publishing would provide them. Never makes a request."""
-    try:
-        return resolve_credentials(index, project_name, trusted_publishing=False)
-    except MissingCredentials:
-        if not in_oidc_ci():
-            raise
-    if os.environ.get("GITHUB_ACTIONS") and not os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"):
-        raise MissingCredentials(
-            f"No credentials for {index.display}, and this GitHub Actions job cannot use "
-            "trusted publishing.",
-            why="The job has no permission to request an OIDC identity token.",
-            fix="Give the job `permissions: id-token: write`, or pass a token secret.",
-        )
-    return "trusted publishing (a short-lived token is minted at upload time)"
-
-
-# --- trusted publishing ------------------------------------------------------------------
-
-
-def _claims(jwt: str) -> dict[str, Any]:
-    try:
-        import id as oidc
-
-        _header, payload, _signature = oidc.decode_oidc_token(jwt)
-        claims = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def _claims_text(claims: dict[str, Any]) -> str:
-    shown = ("repository", "job_workflow_ref", "workflow_ref", "environment", "ref")
-    parts = [f"{key}={claims[key]!r}" for key in shown if claims.get(key)]
-    return "; ".join(parts) if parts else "(no claims could be read)"
-
-
-def trusted_publishing_credentials(
-    index: Index, project_name: str | None = None, *, timeout: float = 15.0
-) -> Credentials | None:
-    """Exchange the CI's OIDC identity token for a short-lived upload token for ``index``.
-
-    Uses the index's ``/_/oidc/audience`` and ``/_/oidc/mint-token`` endpoints (from its web
-    root). Returns None outside a CI that issues identity tokens; failures are explained,
-    with the identity token's claims beside the index's error codes.
-    """
-    import id as oidc
-
-    root = index.web_url
-    with httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, trust_env=False) as http:
-        try:
-            answer = http.get(root + "_/oidc/audience")
-        except httpx.HTTPError as exc:
-            raise _tp_error(index, f"its audience endpoint could not be reached ({exc})") from None
-        if answer.status_code != 200:
-            raise _tp_error(
-                index,
-                f"it answered {answer.status_code} for its audience ({_message(answer)})",
-                why="Trusted publishing is not enabled on this index (private indexes and "
-                "local stand-ins usually have none).",
-            )
-        audience = str(answer.json().get("audience", ""))
-        try:
-            jwt = oidc.detect_credential(audience)
-        except oidc.IdentityError as exc:
-            raise _tp_error(
-                index,
-                f"the CI would not issue an identity token ({exc})",
-                why="The job lacks the permission to request OIDC tokens.",
-                fix="Add `permissions: id-token: write` to the publishing job (GitHub "
-                "Actions), or pass a token secret instead.",
-            ) from None
-        if jwt is None:
-            return None
-        register_secret(jwt)
-        claims = _claims(jwt)
-        try:
-            minted = http.post(root + "_/oidc/mint-token", json={"token": jwt})
-        except httpx.HTTPError as exc:
-            raise _tp_error(index, f"its mint-token endpoint failed ({exc})") from None
-    body = _json(minted)
-    token = body.get("token")
-    if minted.status_code != 200 or not isinstance(token, str):
-        errors = body.get("errors") or [{"code": str(minted.status_code), "description": ""}]
-        codes = "; ".join(f"{e.get('code')}: {e.get('description')}" for e in errors)
-        raise _tp_error(
-            index,
-            f"it refused to mint a token ({codes})",
-            why=f"No trusted publisher on {index.name} matches this workflow's identity: "
-            f"{_claims_text(claims)}.",
-            fix=f"On {index.name}, the project's publishing settings must name exactly this "
-            "repository, workflow file and environment (or add a pending publisher for a "
-            "new project).",
-        )
-    return token_credentials(token, index, "trusted publishing", project_name)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _message(response: httpx.Response) -> str:
-    return str(_json(response).get("message") or response.reason_phrase)
-
-
-def _tp_error(index: Index, what: str, why: str = "", fix: str = "") -> CredentialError:
-    return CredentialError(
-        f"Trusted publishing to {index.display} failed: {what}.",
-        why=why or "The index or the CI's identity service is unreachable or misconfigured.",
-        fix=fix or "Retry; or pass a token secret instead of trusted publishing.",
-    )
 
 
 # --- synthetic tokens, for local stand-ins and tests --------------------------------------

@@ -13,11 +13,11 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from releasekit.distributions import Distribution, find_distributions
+from releasekit._distributions import Distribution, find_distributions
+from releasekit._project import Project
+from releasekit._report import get_reporter
+from releasekit._stamp import stamp_of
 from releasekit.errors import CheckFailed, ConfigError
-from releasekit.project import Project
-from releasekit.report import get_reporter
-from releasekit.stamp import stamp_of
 
 #: Description content types twine's check does not render (nothing to import for them).
 _NOT_RENDERED = ("text/markdown", "text/plain")
@@ -146,7 +146,7 @@ def check(project: Project, dist_dir: Path | None = None) -> list[Distribution]:
     version files agreeing with the project version; file sizes under the index limit; in a
     CI job started by a release tag of this project, the version the tag names. Files
     stamped by ``build --version``/``--dev`` are checked against their stamped version when
-    they are a stamp of this tree (see :func:`releasekit.stamp.stamp_of`).
+    they are a stamp of this tree (see :func:`releasekit._stamp.stamp_of`).
     """
     dists = find_distributions(dist_dir or project.dist_dir, project.name)
     problems = version_file_problems(project)

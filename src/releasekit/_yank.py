@@ -21,11 +21,11 @@ from urllib.parse import urljoin
 
 from packaging.version import InvalidVersion, Version
 
+from releasekit._polling import Backoff, poll
+from releasekit._project import Project, parse_version
+from releasekit._report import get_reporter
 from releasekit.errors import ActionNeeded, UsageError, YankError
 from releasekit.indexes import PYPI, Index, IndexClient, IndexFile, resolve_index
-from releasekit.polling import Backoff, poll
-from releasekit.project import Project, parse_version
-from releasekit.report import get_reporter
 
 #: How long to wait for a person to act on the web page, in seconds.
 DEFAULT_TIMEOUT = 900.0

@@ -20,14 +20,14 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from releasekit.build import find_uv
+from releasekit._distributions import Distribution, find_distributions, single_version
+from releasekit._polling import Backoff, Deadline, poll
+from releasekit._process import find_uv
+from releasekit._project import Project
+from releasekit._report import get_reporter
 from releasekit.credentials import scrubbed_environ
-from releasekit.distributions import Distribution, find_distributions, single_version
 from releasekit.errors import VerifyError
 from releasekit.indexes import PYPI, Index, IndexClient, RetryPolicy, resolve_index
-from releasekit.polling import Backoff, Deadline, poll
-from releasekit.project import Project
-from releasekit.report import get_reporter
 
 #: How the index is polled: a first look after 0.05 s, then at most 0.4 s apart for the
 #: first 30 s, so a new file is noticed within 0.5 s of appearing; then ever longer, up to

@@ -1,0 +1,56 @@
+"""Where credentials come from, and what a token is. The only module that handles secrets.
+
+Credentials for an index are resolved in this order (SPEC): the index's token variable
+(``TEST_PYPI_API_TOKEN``, ``PYPI_API_TOKEN`` or a configured ``token-env``), twine's
+``TWINE_USERNAME``/``TWINE_PASSWORD``, the system keyring, then trusted publishing when
+running in a CI that issues OIDC tokens. Every token is read offline (instance, scope,
+expiry) and refused with the reason before any request is made.
+
+Indexes named ``pypi`` and ``testpypi`` expect tokens made for the public instance's domain
+even when their URLs are overridden (local stand-ins exercise the same checks). Any other
+index accepts any password; but a token made for PyPI or TestPyPI is refused there, because
+sending it to a third-party server would leak it.
+"""
+
+from releasekit.credentials.environment import SECRET_ENV_VARS, scrubbed_environ
+from releasekit.credentials.sources import (
+    Credentials,
+    MissingCredentials,
+    describe_sources,
+    in_oidc_ci,
+    resolve_credentials,
+    token_credentials,
+)
+from releasekit.credentials.tokens import (
+    TOKEN_PREFIX,
+    TOKEN_USERNAME,
+    TokenInfo,
+    check_token,
+    expected_location,
+    instance_name,
+    mint_token,
+    public_locations,
+    read_token,
+)
+from releasekit.credentials.trusted import exchange_identity
+
+__all__ = [
+    "SECRET_ENV_VARS",
+    "TOKEN_PREFIX",
+    "TOKEN_USERNAME",
+    "Credentials",
+    "MissingCredentials",
+    "TokenInfo",
+    "check_token",
+    "describe_sources",
+    "exchange_identity",
+    "expected_location",
+    "in_oidc_ci",
+    "instance_name",
+    "mint_token",
+    "public_locations",
+    "read_token",
+    "resolve_credentials",
+    "scrubbed_environ",
+    "token_credentials",
+]

@@ -1,0 +1,179 @@
+"""Where credentials come from, in the order SPEC gives, each checked offline."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from releasekit._redaction import register_secret
+from releasekit.credentials.tokens import (
+    TOKEN_PREFIX,
+    TOKEN_USERNAME,
+    TokenInfo,
+    check_token,
+    expected_location,
+    instance_name,
+    read_token,
+)
+from releasekit.credentials.trusted import exchange_identity
+from releasekit.errors import CredentialError
+from releasekit.indexes import Index
+
+if TYPE_CHECKING:
+    pass
+
+_CI_WITH_OIDC = ("GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI")
+
+
+# --- where credentials come from ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and secret for one index, where they came from, and what the token is.
+
+    ``token`` is None for a password that is not a PyPI token (private indexes). The secret
+    never appears in ``repr``.
+    """
+
+    username: str
+    password: str = field(repr=False)
+    source: str
+    token: TokenInfo | None = None
+
+    def describe(self) -> str:
+        """Where the credentials come from and what they are, without the secret."""
+        what = self.token.describe() if self.token else f"username {self.username!r}, a password"
+        return f"{self.source}: {what}"
+
+    def least_privilege_warning(self, project_name: str) -> str | None:
+        """What to do about an account-wide token (None for any other credentials)."""
+        if self.token is None or not self.token.account_wide:
+            return None
+        return (
+            f"the token in {self.source} is account-wide; after the first upload, "
+            f"replace it with one scoped to {project_name} (least privilege)."
+        )
+
+
+def token_credentials(
+    secret: str,
+    index: Index,
+    source: str,
+    project_name: str | None = None,
+    now: float | None = None,
+    username: str = TOKEN_USERNAME,
+) -> Credentials:
+    """Credentials from ``secret`` found in ``source``, checked offline for ``index``.
+
+    The secret is registered for redaction first. A value that does not look like a PyPI
+    token is accepted only for indexes other than PyPI and TestPyPI.
+    """
+    secret = secret.strip()
+    register_secret(secret)
+    public = expected_location(index) is not None
+    if not public and not secret.startswith(TOKEN_PREFIX):
+        return Credentials(username, secret, source)
+    if public and username != TOKEN_USERNAME:
+        raise CredentialError(
+            f"{source} pairs a password with the username {username!r} for {index.name}.",
+            why="PyPI and TestPyPI accept only API tokens, with the username __token__ "
+            "(username/password authentication is no longer supported).",
+            fix="Unset TWINE_USERNAME (or set it to __token__) and give an API token.",
+        )
+    info = read_token(secret, source)
+    check_token(info, index, source, project_name, now)
+    return Credentials(TOKEN_USERNAME, secret, source, info)
+
+
+class MissingCredentials(CredentialError):
+    """No credentials were found for an index."""
+
+
+def _missing(index: Index) -> MissingCredentials:
+    variable = index.token_env
+    if variable is None:
+        return MissingCredentials(
+            f"No credentials for {index.display}: it has no token-env, and TWINE_PASSWORD "
+            "is not set.",
+            why="releasekit looked at TWINE_USERNAME/TWINE_PASSWORD and the keyring, and "
+            "found nothing.",
+            fix=f'Add token-env = "VARIABLE" to [tool.releasekit.indexes.{index.name}] and '
+            "export that variable (or TWINE_USERNAME and TWINE_PASSWORD).",
+        )
+    expected = expected_location(index)
+    what = f"a token created on {instance_name(expected)}" if expected else "the secret"
+    return MissingCredentials(
+        f"No credentials for {index.display}: {variable} is not set.",
+        why=f"releasekit looked, in order, at {variable}, TWINE_USERNAME/TWINE_PASSWORD, the "
+        "keyring and trusted publishing (only in CI with OIDC), and found nothing.",
+        fix=f"Export {variable} with {what}. In GitHub Actions, store it as the repository "
+        f"secret {variable} and pass it to the step: "
+        f"`env: {variable}: ${{{{ secrets.{variable} }}}}`; or set up trusted publishing "
+        "and give the job `permissions: id-token: write`.",
+    )
+
+
+def _from_keyring(index: Index) -> str | None:
+    try:
+        import keyring
+
+        return keyring.get_password(index.upload_url, index.username)
+    except Exception:  # no backend, locked, or broken: the keyring is optional
+        return None
+
+
+def in_oidc_ci() -> bool:
+    """True when running in a CI that can issue OIDC identity tokens."""
+    return any(os.environ.get(name) for name in _CI_WITH_OIDC)
+
+
+def resolve_credentials(
+    index: Index,
+    project_name: str | None = None,
+    *,
+    now: float | None = None,
+    trusted_publishing: bool = True,
+) -> Credentials:
+    """The credentials for ``index``, checked offline; raises :class:`CredentialError`.
+
+    Order: the index's token variable, ``TWINE_USERNAME``/``TWINE_PASSWORD``, the keyring,
+    trusted publishing (in CI, unless ``trusted_publishing`` is False; this one makes
+    requests to the index).
+    """
+    variable = index.token_env
+    if variable and os.environ.get(variable, "").strip():
+        secret = os.environ[variable]
+        return token_credentials(secret, index, variable, project_name, now, index.username)
+    if os.environ.get("TWINE_PASSWORD", "").strip():
+        username = os.environ.get("TWINE_USERNAME") or TOKEN_USERNAME
+        return token_credentials(
+            os.environ["TWINE_PASSWORD"], index, "TWINE_PASSWORD", project_name, now, username
+        )
+    stored = _from_keyring(index)
+    if stored:
+        return token_credentials(stored, index, "the keyring", project_name, now, index.username)
+    if trusted_publishing and in_oidc_ci():
+        minted = exchange_identity(index)
+        if minted is not None:
+            return token_credentials(minted, index, "trusted publishing", project_name)
+    raise _missing(index)
+
+
+def describe_sources(index: Index, project_name: str | None = None) -> Credentials | str:
+    """For ``doctor``: the credentials ``index`` would use (checked offline), or how trusted
+    publishing would provide them. Never makes a request."""
+    try:
+        return resolve_credentials(index, project_name, trusted_publishing=False)
+    except MissingCredentials:
+        if not in_oidc_ci():
+            raise
+    if os.environ.get("GITHUB_ACTIONS") and not os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"):
+        raise MissingCredentials(
+            f"No credentials for {index.display}, and this GitHub Actions job cannot use "
+            "trusted publishing.",
+            why="The job has no permission to request an OIDC identity token.",
+            fix="Give the job `permissions: id-token: write`, or pass a token secret.",
+        )
+    return "trusted publishing (a short-lived token is minted at upload time)"

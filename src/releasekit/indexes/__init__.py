@@ -1,0 +1,35 @@
+"""Package indexes: endpoints and resolution, the simple API reader, retries, refusals.
+
+The local throwaway index lives in :mod:`releasekit.indexes.local` (it imports pypiserver,
+so it is imported only where it is used).
+"""
+
+from releasekit.indexes.endpoints import (
+    PYPI,
+    TESTPYPI,
+    USER_AGENT,
+    Index,
+    builtin_indexes,
+    public_upload_urls,
+    resolve_index,
+    web_root,
+)
+from releasekit.indexes.retry import RetryPolicy, describe_http_failure, is_transient
+from releasekit.indexes.simple import IndexClient, IndexFile, parse_simple_page
+
+__all__ = [
+    "PYPI",
+    "TESTPYPI",
+    "USER_AGENT",
+    "Index",
+    "IndexClient",
+    "IndexFile",
+    "RetryPolicy",
+    "builtin_indexes",
+    "describe_http_failure",
+    "is_transient",
+    "parse_simple_page",
+    "public_upload_urls",
+    "resolve_index",
+    "web_root",
+]

@@ -1,0 +1,146 @@
+"""Index endpoints: PyPI and TestPyPI from twine's constants, configured indexes, overrides."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from packaging.utils import canonicalize_name
+
+from releasekit import __version__
+from releasekit.errors import ConfigError
+
+PYPI = "pypi"
+TESTPYPI = "testpypi"
+_TOKEN_ENV = {PYPI: "PYPI_API_TOKEN", TESTPYPI: "TEST_PYPI_API_TOKEN"}
+USER_AGENT = f"releasekit/{__version__}"
+
+
+@functools.cache
+def public_upload_urls() -> dict[str, str]:
+    """twine's ``DEFAULT_REPOSITORY`` and ``TEST_REPOSITORY``, read from ``twine.utils``.
+
+    The two constants are read from the module's source rather than by importing it:
+    importing ``twine.utils`` loads requests and urllib3 (0.2 s) for two strings.
+    """
+    spec = importlib.util.find_spec("twine.utils")
+    constants: dict[str, str] = {}
+    if spec is not None and spec.origin is not None:
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                constants[node.targets[0].id] = node.value.value
+    if "DEFAULT_REPOSITORY" not in constants or "TEST_REPOSITORY" not in constants:
+        from twine.utils import DEFAULT_REPOSITORY, TEST_REPOSITORY  # pragma: no cover
+
+        constants = {"DEFAULT_REPOSITORY": DEFAULT_REPOSITORY, "TEST_REPOSITORY": TEST_REPOSITORY}
+    return {PYPI: constants["DEFAULT_REPOSITORY"], TESTPYPI: constants["TEST_REPOSITORY"]}
+
+
+def web_root(upload_url: str) -> str:
+    """A public index's web root from its upload endpoint (drops an ``upload.`` host prefix)."""
+    parts = urlsplit(upload_url)
+    host = parts.netloc.removeprefix("upload.")
+    return urlunsplit((parts.scheme, host, "/", "", ""))
+
+
+@dataclass(frozen=True)
+class Index:
+    """Where an index takes uploads and lists files, and where its credentials come from."""
+
+    name: str
+    upload_url: str
+    simple_url: str
+    token_env: str | None = None
+    username: str = "__token__"
+
+    @property
+    def env_prefix(self) -> str:
+        """Prefix of this index's environment variables: ``RELEASEKIT_<NAME>_``."""
+        return "RELEASEKIT_" + self.name.upper().replace("-", "_") + "_"
+
+    @property
+    def is_public(self) -> bool:
+        """True for PyPI and TestPyPI at their own endpoints (not overridden)."""
+        public = public_upload_urls()
+        return public.get(self.name) == self.upload_url
+
+    @property
+    def web_url(self) -> str:
+        """The index's web root (scheme and host)."""
+        parts = urlsplit(self.simple_url)
+        return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+
+    @property
+    def host(self) -> str:
+        """The host name of the index's web root."""
+        return urlsplit(self.simple_url).hostname or ""
+
+    def project_url(self, name: str) -> str:
+        """The simple-API page of project ``name``."""
+        return urljoin(self.simple_url, canonicalize_name(name) + "/")
+
+    @property
+    def display(self) -> str:
+        """How messages name this index: its name and its simple URL."""
+        return f"{self.name} ({self.simple_url})"
+
+
+def builtin_indexes() -> dict[str, Index]:
+    """PyPI and TestPyPI, with endpoints from twine's constants."""
+    return {
+        name: Index(
+            name=name,
+            upload_url=url,
+            simple_url=urljoin(web_root(url), "simple/"),
+            token_env=_TOKEN_ENV[name],
+        )
+        for name, url in public_upload_urls().items()
+    }
+
+
+def resolve_index(name: str, configured: dict[str, Any] | None = None) -> Index:
+    """The index called ``name``: built in or configured, then environment overrides applied.
+
+    ``configured`` is the ``indexes`` table of ``[tool.releasekit]``.
+    """
+    configured = configured or {}
+    builtin = builtin_indexes()
+    table = configured.get(name, {})
+    base = builtin.get(name)
+    if base is None and not table:
+        known = ", ".join(sorted({*builtin, *configured}))
+        raise ConfigError(
+            f"Unknown index {name!r}.",
+            fix=f"Use one of: {known}; or add [tool.releasekit.indexes.{name}].",
+        )
+    index = Index(
+        name=name,
+        upload_url=table.get("upload-url", base.upload_url if base else ""),
+        simple_url=table.get("simple-url", base.simple_url if base else ""),
+        token_env=table.get("token-env", base.token_env if base else None),
+        username=table.get("username", "__token__"),
+    )
+    upload = os.environ.get(index.env_prefix + "UPLOAD_URL") or index.upload_url
+    simple = os.environ.get(index.env_prefix + "SIMPLE_URL") or index.simple_url
+    if not upload or not simple:
+        raise ConfigError(
+            f"Index {name!r} needs both an upload URL and a simple URL.",
+            fix=f"Set upload-url and simple-url in [tool.releasekit.indexes.{name}], or "
+            f"{index.env_prefix}UPLOAD_URL and {index.env_prefix}SIMPLE_URL.",
+        )
+    if not simple.endswith("/"):
+        simple += "/"
+    return Index(index.name, upload, simple, index.token_env, index.username)
