@@ -14,6 +14,7 @@ from pypitoken import Token
 
 from releasekit._project import Project
 from releasekit._redaction import install_log_redaction, redact
+from releasekit._settings import IndexSettings
 from releasekit.credentials import (
     Credentials,
     MissingCredentials,
@@ -185,9 +186,8 @@ def test_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_configured_token_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    table = {"corp": {"upload-url": "http://127.0.0.1:9/", "simple-url": "http://127.0.0.1:9/s/"}}
-    table["corp"]["token-env"] = "CORP_TOKEN"
-    index = resolve_index("corp", table)
+    corp = IndexSettings("http://127.0.0.1:9/", "http://127.0.0.1:9/s/", token_env="CORP_TOKEN")
+    index = resolve_index("corp", {"corp": corp})
     with pytest.raises(MissingCredentials, match="CORP_TOKEN"):
         resolve_credentials(index)
     monkeypatch.setenv("CORP_TOKEN", "hunter22")

@@ -14,6 +14,7 @@ import pytest
 from twine.utils import DEFAULT_REPOSITORY, TEST_REPOSITORY
 
 from releasekit._polling import Backoff
+from releasekit._settings import IndexSettings
 from releasekit.errors import ConfigError, IndexUnavailable
 from releasekit.indexes import (
     Index,
@@ -53,18 +54,18 @@ def test_env_overrides_and_configured_indexes(monkeypatch: pytest.MonkeyPatch) -
     private = resolve_index(
         "corp",
         {
-            "corp": {
-                "upload-url": "http://127.0.0.1:2/",
-                "simple-url": "http://127.0.0.1:2/s/",
-                "token-env": "CORP_TOKEN",
-            }
+            "corp": IndexSettings(
+                upload_url="http://127.0.0.1:2/",
+                simple_url="http://127.0.0.1:2/s/",
+                token_env="CORP_TOKEN",
+            )
         },
     )
     assert (private.token_env, private.env_prefix) == ("CORP_TOKEN", "RELEASEKIT_CORP_")
     with pytest.raises(ConfigError, match="Unknown index 'nope'"):
         resolve_index("nope")
     with pytest.raises(ConfigError, match="needs both"):
-        resolve_index("half", {"half": {"upload-url": "http://127.0.0.1:3/"}})
+        resolve_index("half", {"half": IndexSettings(upload_url="http://127.0.0.1:3/")})
 
 
 def test_parse_pep691_json() -> None:

@@ -112,7 +112,7 @@ def test_nox_lists_every_spec_session(make_project: Callable[..., Path]) -> None
 
 
 def test_docs_describe_every_session_and_key() -> None:
-    from releasekit._project import INDEX_KEYS, KEYS
+    from releasekit._settings import INDEX_KEYS, KEYS
     from releasekit.nox import SESSIONS
 
     sessions = (ROOT / "docs" / "sessions.md").read_text()

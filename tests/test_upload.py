@@ -270,7 +270,7 @@ def test_devpi(project: Project, devpi: str, monkeypatch: pytest.MonkeyPatch) ->
     }
     project = Project.load(project.root, indexes=table)
     monkeypatch.setenv("DEVPI_PASSWORD", "ci-secret")
-    index = resolve_index("devpi", table)
+    index = project.index("devpi")
     assert [r.status for r in upload(project, "devpi")] == ["uploaded", "uploaded"]
     with IndexClient(index) as client:
         response = client.get(index.project_url(project.name))

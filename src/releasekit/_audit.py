@@ -12,7 +12,7 @@ from packaging.version import Version
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.errors import ConfigError, UnexplainedReleases
-from releasekit.indexes import PYPI, Index, IndexClient, IndexFile, resolve_index
+from releasekit.indexes import PYPI, Index, IndexClient, IndexFile
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def audit(
     """
     reporter = get_reporter()
     if isinstance(index, str):
-        index = resolve_index(index, project.settings["indexes"])
+        index = project.index(index)
     tagged = tagged_versions(project)
     with IndexClient(index) as client, reporter.status(f"Reading {index.display}"):
         versions = client.versions(project.name)

@@ -9,7 +9,7 @@ from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.credentials import Credentials, MissingCredentials, describe_sources
 from releasekit.errors import CredentialError, ReleasekitError
-from releasekit.indexes import builtin_indexes, resolve_index
+from releasekit.indexes import builtin_indexes
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,10 @@ class IndexReport:
 
 def index_reports(project: Project) -> list[IndexReport]:
     """Each index's credentials, described without the secret (no network)."""
-    names = sorted({*builtin_indexes(), *project.settings["indexes"]})
+    names = sorted({*builtin_indexes(), *project.settings.indexes})
     reports = []
     for name in names:
-        index = resolve_index(name, project.settings["indexes"])
+        index = project.index(name)
         try:
             found: Credentials | str = describe_sources(index, project.name)
         except MissingCredentials as exc:

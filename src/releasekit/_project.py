@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-import string
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from releasekit._settings import DEFAULT_TAG_FORMAT, Settings, toml_keys
 from releasekit.errors import ConfigError, VersionError
 
 if sys.version_info >= (3, 11):
@@ -20,21 +20,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-DEFAULT_MAX_FILE_SIZE_MB = 100
-
-#: Every ``[tool.releasekit]`` key, its expected type, and its default.
-KEYS: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "package-dir": (str, "."),
-    "packages": (list, None),
-    "dist-dir": (str, "dist"),
-    "tag-format": (str, "{name}-v{version}"),
-    "version-files": (list, []),
-    "smoke": (list, []),
-    "indexes": (dict, {}),
-    "max-file-size-mb": (int, DEFAULT_MAX_FILE_SIZE_MB),
-    "release-branch": (str, "main"),
-}
-INDEX_KEYS = ("upload-url", "simple-url", "token-env", "username")
+if TYPE_CHECKING:
+    from releasekit.indexes.endpoints import Index
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
@@ -52,78 +39,6 @@ def read_pyproject(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}.", fix="Correct the syntax at that position."
         ) from exc
-
-
-def _check_type(key: str, value: Any, expected: type | tuple[type, ...]) -> None:
-    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-    if ok and expected is list:
-        ok = all(isinstance(item, str) for item in value)
-    if not ok:
-        wanted = {str: "a string", list: "a list of strings", dict: "a table", int: "an integer"}
-        raise ConfigError(
-            f"[tool.releasekit] {key} must be {wanted[expected]}, not {value!r}.",  # type: ignore[index]
-            fix=f"Give `{key}` {wanted[expected]} in pyproject.toml.",  # type: ignore[index]
-        )
-
-
-def validate_settings(table: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Check ``[tool.releasekit]`` keys and types; return them with defaults filled in."""
-    unknown = sorted(set(table) - set(KEYS))
-    if unknown:
-        raise ConfigError(
-            f"Unknown key{'s' if len(unknown) > 1 else ''} in {source}: {', '.join(unknown)}.",
-            why="releasekit only reads the keys it documents; a typo would be silently ignored.",
-            fix=f"Use one of: {', '.join(KEYS)}.",
-        )
-    settings: dict[str, Any] = {}
-    for key, (expected, default) in KEYS.items():
-        if key in table:
-            _check_type(key, table[key], expected)
-            settings[key] = table[key]
-        else:
-            settings[key] = default
-    for name, index in settings["indexes"].items():
-        if not isinstance(index, dict):
-            raise ConfigError(
-                f"[tool.releasekit.indexes.{name}] must be a table, not {index!r}.",
-                fix=f"Write it as a table: [tool.releasekit.indexes.{name}] with upload-url, "
-                "simple-url, token-env and username keys.",
-            )
-        bad = sorted(set(index) - set(INDEX_KEYS))
-        if bad:
-            raise ConfigError(
-                f"Unknown key in [tool.releasekit.indexes.{name}]: {', '.join(bad)}.",
-                fix=f"Use one of: {', '.join(INDEX_KEYS)}.",
-            )
-        for key, value in index.items():
-            if not isinstance(value, str):
-                raise ConfigError(
-                    f"[tool.releasekit.indexes.{name}] {key} must be a string, not {value!r}.",
-                    fix=f'Quote the value: {key} = "...".',
-                )
-    _check_tag_format(settings["tag-format"])
-    if settings["max-file-size-mb"] <= 0:
-        raise ConfigError(
-            "[tool.releasekit] max-file-size-mb must be a positive integer.",
-            fix="Give the index's upload limit in megabytes (PyPI's default is 100).",
-        )
-    return settings
-
-
-def _check_tag_format(fmt: str) -> None:
-    fields = {field for _text, field, _spec, _conv in string.Formatter().parse(fmt) if field}
-    unknown = sorted(fields - {"name", "version"})
-    if unknown or "version" not in fields:
-        raise ConfigError(
-            f"[tool.releasekit] tag-format {fmt!r} "
-            + (f"uses {{{unknown[0]}}}." if unknown else "has no {version}."),
-            fix='Use only {name} and {version}, and always {version}: "{name}-v{version}".',
-        )
-
-
-def overrides_to_settings(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn ``register_sessions(dist_dir=...)`` keyword names into configuration keys."""
-    return {key.replace("_", "-"): value for key, value in overrides.items()}
 
 
 _ASSIGNMENT = r"^[ \t]*{var}[ \t]*(?::[^=\n]*)?=[ \t]*(['\"])(?P<version>[^'\"\n]*)\1"
@@ -201,7 +116,7 @@ class Project:
     root: Path
     name: str
     version: str
-    settings: dict[str, Any] = field(repr=False)
+    settings: Settings = field(repr=False)
     dynamic_version: bool = False
 
     @property
@@ -217,27 +132,33 @@ class Project:
     @property
     def dist_dir(self) -> Path:
         """Where built files go."""
-        return self.root / str(self.settings["dist-dir"])
+        return self.root / self.settings.dist_dir
 
     @property
     def version_files(self) -> list[VersionFile]:
         """Every extra place that carries the version."""
-        return [VersionFile.parse(spec, self.root) for spec in self.settings["version-files"]]
+        return [VersionFile.parse(spec, self.root) for spec in self.settings.version_files]
 
     @property
     def smoke(self) -> list[str]:
         """Configured smoke commands for the verify environment."""
-        return list(self.settings["smoke"])
+        return list(self.settings.smoke)
 
     @property
     def max_file_size(self) -> int:
         """Largest file an index accepts, in bytes."""
-        return int(self.settings["max-file-size-mb"]) * 1024 * 1024
+        return self.settings.max_file_size_mb * 1024 * 1024
 
     def tag(self, version: str) -> str:
         """The git tag of ``version`` of this project."""
-        fmt: str = self.settings["tag-format"]
+        fmt = self.settings.tag_format or DEFAULT_TAG_FORMAT
         return fmt.format(name=self.normalized_name, version=version)
+
+    def index(self, name: str) -> Index:
+        """The index called ``name``: built in or configured here, with environment overrides."""
+        from releasekit.indexes.endpoints import resolve_index  # imports httpx: only when used
+
+        return resolve_index(name, self.settings.indexes)
 
     def version_of_tag(self, tag: str) -> Version | None:
         """The version ``tag`` releases, or None when it is not a release tag of this project."""
@@ -265,9 +186,9 @@ class Project:
         base = Path(path).resolve()
         data = read_pyproject(base / "pyproject.toml")
         own = {**(inherited or {}), **_tool_table(data)}
-        table = {**own, **overrides_to_settings(overrides)}
-        settings = validate_settings(table, f"{base / 'pyproject.toml'} [tool.releasekit]")
-        root = (base / settings["package-dir"]).resolve()
+        table = {**own, **toml_keys(overrides)}
+        settings = Settings.from_table(table, f"{base / 'pyproject.toml'} [tool.releasekit]")
+        root = (base / settings.package_dir).resolve()
         if root != base:
             shared = {k: v for k, v in own.items() if k != "package-dir"}
             rest = {k: v for k, v in overrides.items() if k != "package_dir"}
@@ -275,7 +196,7 @@ class Project:
         return cls._from_data(root, data, settings)
 
     @classmethod
-    def _from_data(cls, root: Path, data: dict[str, Any], settings: dict[str, Any]) -> Project:
+    def _from_data(cls, root: Path, data: dict[str, Any], settings: Settings) -> Project:
         meta = data.get("project")
         where = root / "pyproject.toml"
         if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
@@ -325,9 +246,9 @@ def load_projects(
     """
     base = Path(path).resolve()
     data = read_pyproject(base / "pyproject.toml")
-    table = {**_tool_table(data), **overrides_to_settings(overrides)}
-    settings = validate_settings(table, f"{base / 'pyproject.toml'} [tool.releasekit]")
-    dirs = settings["packages"]
+    table = {**_tool_table(data), **toml_keys(overrides)}
+    settings = Settings.from_table(table, f"{base / 'pyproject.toml'} [tool.releasekit]")
+    dirs = settings.packages
     if not dirs:
         project = Project.load(base, **overrides)
         if package is not None and canonicalize_name(package) != project.normalized_name:

@@ -24,7 +24,7 @@ from releasekit._upload import upload
 from releasekit._verify import verify
 from releasekit.credentials import Credentials, mint_token, token_credentials
 from releasekit.errors import ReleasekitError
-from releasekit.indexes import PYPI, TESTPYPI, resolve_index
+from releasekit.indexes import PYPI, TESTPYPI
 from releasekit.indexes.local import LocalIndex
 
 
@@ -64,7 +64,7 @@ def stand_ins(projects: Sequence[str]) -> Iterator[StandIns]:
 
 def _pipeline(project: Project, indexes: StandIns) -> list[tuple[str, Callable[[], str]]]:
     """The rehearsal's steps, each a name and a callable that returns a one-line result."""
-    dependencies = resolve_index(PYPI, project.settings["indexes"])
+    dependencies = project.index(PYPI)
 
     def upload_to(name: str, *, again: bool = False) -> Callable[[], str]:
         def step() -> str:
@@ -137,7 +137,7 @@ def rehearse(projects: Sequence[Project], *, keep: bool = False) -> list[Step]:
             for project in projects:
                 dist_dir = Path(tmp) / project.normalized_name
                 staged = dataclasses.replace(
-                    project, settings={**project.settings, "dist-dir": str(dist_dir)}
+                    project, settings=dataclasses.replace(project.settings, dist_dir=str(dist_dir))
                 )
                 for name, action in _pipeline(staged, indexes):
                     label = f"{project.name}: {name}" if len(projects) > 1 else name

@@ -33,7 +33,7 @@ from releasekit._stamp import (
     write_bytes,
 )
 from releasekit.errors import IndexUnavailable, ReleaseError, ReleasekitError
-from releasekit.indexes import IndexClient, resolve_index
+from releasekit.indexes import IndexClient
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def check_index(project: Project, version: Version, *, required: bool = True) ->
     A project not yet on the index passes. An unreachable index is an error when
     ``required`` (else a warning).
     """
-    index = resolve_index("pypi", project.settings["indexes"])
+    index = project.index("pypi")
     try:
         with IndexClient(index) as client:
             released = sorted(client.versions(project.name))
@@ -126,7 +126,7 @@ def plan_release(
             fix="Commit or stash these changes, then release.",
         )
     branch = repository.branch()
-    wanted = str(project.settings["release-branch"])
+    wanted = project.settings.release_branch
     if branch != wanted:
         raise _refuse(
             f"On {'a detached HEAD' if branch is None else f'branch {branch}'}, not on the "

@@ -24,7 +24,7 @@ from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.credentials import Credentials, check_token, resolve_credentials
 from releasekit.errors import DistributionError, UploadError
-from releasekit.indexes import USER_AGENT, Index, IndexClient, IndexFile, RetryPolicy, resolve_index
+from releasekit.indexes import USER_AGENT, Index, IndexClient, IndexFile, RetryPolicy
 from releasekit.indexes.refusals import explain_refusal
 
 Status = Literal["uploaded", "already there"]
@@ -55,7 +55,7 @@ def upload(
     :class:`IndexUnavailable`; returns one result per file.
     """
     if isinstance(index, str):
-        index = resolve_index(index, project.settings["indexes"])
+        index = project.index(index)
     if credentials is None:
         credentials = resolve_credentials(index, project.name)
     elif credentials.token is not None:

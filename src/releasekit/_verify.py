@@ -27,7 +27,7 @@ from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.credentials import scrubbed_environ
 from releasekit.errors import VerifyError
-from releasekit.indexes import PYPI, Index, IndexClient, RetryPolicy, resolve_index
+from releasekit.indexes import PYPI, Index, IndexClient, RetryPolicy
 
 #: How the index is polled: a first look after 0.05 s, then at most 0.4 s apart for the
 #: first 30 s, so a new file is noticed within 0.5 s of appearing; then ever longer, up to
@@ -113,11 +113,10 @@ def verify(
     started = time.perf_counter()
     dists = find_distributions(dist_dir or project.dist_dir, project.name)
     version = str(single_version(dists))
-    configured = project.settings["indexes"]
     if isinstance(index, str):
-        index = resolve_index(index, configured)
+        index = project.index(index)
     if dependency_index is None:
-        dependency_index = resolve_index(PYPI, configured)
+        dependency_index = project.index(PYPI)
     reporter = get_reporter()
     visible_after = wait_until_visible(project.name, version, dists, index, timeout)
     reporter.success(

@@ -25,7 +25,7 @@ from releasekit._polling import Backoff, poll
 from releasekit._project import Project, parse_version
 from releasekit._report import get_reporter
 from releasekit.errors import ActionNeeded, UsageError, YankError
-from releasekit.indexes import PYPI, Index, IndexClient, IndexFile, resolve_index
+from releasekit.indexes import PYPI, Index, IndexClient, IndexFile
 
 #: How long to wait for a person to act on the web page, in seconds.
 DEFAULT_TIMEOUT = 900.0
@@ -164,7 +164,7 @@ def yank(
             fix='Add --reason "...", for example --reason "Crashes on import; use 0.2.1".',
         )
     wanted = parse_version(version)
-    index = resolve_index(index_name, project.settings["indexes"])
+    index = project.index(index_name)
     verb = "un-yank" if undo else "yank"
     with IndexClient(index) as client:
         versions = client.versions(project.name)

@@ -36,7 +36,7 @@ def workflow_text(project: Project, repository: str, root: Path, *, monorepo: bo
     values = {
         "NAME": project.normalized_name,
         "TAG_GLOB": project.tag("*"),
-        "BRANCH": str(project.settings["release-branch"]),
+        "BRANCH": project.settings.release_branch,
         "REPOSITORY": repository,
         "RELEASEKIT": f"releasekit=={__version__}",
         "DIST_DIR": dist_dir,

@@ -19,6 +19,6 @@ def scrubbed_environ(project: Project | None = None) -> dict[str, str]:
     """
     drop = set(SECRET_ENV_VARS)
     if project is not None:
-        indexes: dict[str, dict[str, str]] = project.settings.get("indexes", {})
-        drop.update(table["token-env"] for table in indexes.values() if "token-env" in table)
+        indexes = project.settings.indexes.values()
+        drop.update(index.token_env for index in indexes if index.token_env is not None)
     return {key: value for key, value in os.environ.items() if key not in drop}

@@ -6,14 +6,15 @@ import ast
 import functools
 import importlib.util
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
 from releasekit import __version__
+from releasekit._settings import IndexSettings
 from releasekit.errors import ConfigError
 
 PYPI = "pypi"
@@ -111,27 +112,29 @@ def builtin_indexes() -> dict[str, Index]:
     }
 
 
-def resolve_index(name: str, configured: dict[str, Any] | None = None) -> Index:
+def resolve_index(name: str, configured: Mapping[str, IndexSettings] | None = None) -> Index:
     """The index called ``name``: built in or configured, then environment overrides applied.
 
-    ``configured`` is the ``indexes`` table of ``[tool.releasekit]``.
+    ``configured`` holds the ``[tool.releasekit.indexes]`` tables by name.
     """
     configured = configured or {}
     builtin = builtin_indexes()
-    table = configured.get(name, {})
+    table = configured.get(name)
     base = builtin.get(name)
-    if base is None and not table:
+    if base is None and table is None:
         known = ", ".join(sorted({*builtin, *configured}))
         raise ConfigError(
             f"Unknown index {name!r}.",
             fix=f"Use one of: {known}; or add [tool.releasekit.indexes.{name}].",
         )
+    table = table or IndexSettings()
+    default = base or Index(name=name, upload_url="", simple_url="")
     index = Index(
         name=name,
-        upload_url=table.get("upload-url", base.upload_url if base else ""),
-        simple_url=table.get("simple-url", base.simple_url if base else ""),
-        token_env=table.get("token-env", base.token_env if base else None),
-        username=table.get("username", "__token__"),
+        upload_url=default.upload_url if table.upload_url is None else table.upload_url,
+        simple_url=default.simple_url if table.simple_url is None else table.simple_url,
+        token_env=default.token_env if table.token_env is None else table.token_env,
+        username=default.username if table.username is None else table.username,
     )
     upload = os.environ.get(index.env_prefix + "UPLOAD_URL") or index.upload_url
     simple = os.environ.get(index.env_prefix + "SIMPLE_URL") or index.simple_url
