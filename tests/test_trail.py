@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import re
+import secrets
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -120,7 +121,7 @@ def test_trail_is_rendered_only_when_verbose_and_redacted(
     trail: Callable[[bool], None],
 ) -> None:
     log = logging.getLogger("releasekit._upload")
-    secret = "pypi-" + "A" * 40
+    secret = "pypi-" + secrets.token_hex(24)
     trail(False)
     with captured() as quiet:
         log.debug("skip %s", secret)
@@ -132,7 +133,7 @@ def test_trail_is_rendered_only_when_verbose_and_redacted(
     assert loud.getvalue().splitlines() == [
         "[upload] skip pypi-****",
         "[http] GET http://u:****@h/ 200",
-    ]
+    ], "a trail line is missing or not redacted"
 
 
 def test_a_retry_is_a_decision_in_the_trail(trail: Callable[[bool], None]) -> None:
@@ -171,17 +172,17 @@ DUMP = "import json, os; print(json.dumps(dict(os.environ)))"
 
 
 def test_children_get_no_credential(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    secrets = {name: f"pypi-secret-{name.lower()}-0123456789abcdef" for name in SECRET_ENV_VARS}
-    for name, value in secrets.items():
+    planted = {name: f"pypi-secret-{name.lower()}-0123456789abcdef" for name in SECRET_ENV_VARS}
+    for name, value in planted.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RELEASEKIT_TRAIL_CANARY", "kept")
     child = run([sys.executable, "-c", DUMP], cwd=tmp_path)
     assert child.returncode == 0, child.stderr
     seen = json.loads(child.stdout)
     assert seen.get("RELEASEKIT_TRAIL_CANARY") == "kept"
-    assert {"PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_PASSWORD"} <= set(secrets)
-    assert not set(secrets) & set(seen)
-    assert not [value for value in secrets.values() if value in child.stdout]
+    assert {"PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_PASSWORD"} <= set(planted)
+    assert not set(planted) & set(seen)
+    assert not [value for value in planted.values() if value in child.stdout]
 
 
 def test_git_runs_through_the_runner_without_credentials(
