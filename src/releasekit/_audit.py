@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.version import Version
 
+from releasekit._git import Repository
 from releasekit._project import Project
 from releasekit._report import get_reporter
-from releasekit.errors import ConfigError, UnexplainedReleases
+from releasekit.errors import GitError, UnexplainedReleases
 from releasekit.indexes import PYPI, Index, IndexClient, IndexFile
 
 
@@ -28,17 +28,16 @@ class AuditResult:
 
 def tagged_versions(project: Project) -> dict[Version, str]:
     """This project's versions that have a release tag in its git repository, with the tag."""
-    result = subprocess.run(
-        ["git", "tag", "--list"], cwd=project.root, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise ConfigError(
-            f"Cannot list git tags in {project.root}: {result.stderr.strip()}",
+    try:
+        tags = Repository(project.root).tags()
+    except GitError as exc:
+        raise GitError(
+            f"Cannot list git tags in {project.root}: {exc.what}",
             why="audit explains each version on the index by its release tag.",
             fix="Run audit inside the project's git repository.",
-        )
+        ) from exc
     tagged: dict[Version, str] = {}
-    for tag in result.stdout.split():
+    for tag in tags:
         version = project.version_of_tag(tag)
         if version is not None:
             tagged[version] = tag
@@ -46,14 +45,10 @@ def tagged_versions(project: Project) -> dict[Version, str]:
 
 
 def _is_shallow(root: Path) -> bool:
-    result = subprocess.run(
-        ["git", "rev-parse", "--is-shallow-repository"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() == "true"
+    try:
+        return Repository(root).run("rev-parse", "--is-shallow-repository").strip() == "true"
+    except GitError:
+        return False
 
 
 def audit(

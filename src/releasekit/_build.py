@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from releasekit._distributions import Distribution, parse_filename
-from releasekit._process import find_uv
+from releasekit._process import find_uv, run
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.credentials import scrubbed_environ
@@ -21,7 +19,7 @@ from releasekit.errors import BuildError
 def build_command(source: Path, outdir: Path) -> list[str]:
     """The command that builds ``source`` into ``outdir``: sdist first, then the wheel from it."""
     uv = find_uv()
-    if uv and not os.environ.get("RELEASEKIT_NO_UV"):
+    if uv:
         return [
             uv,
             "build",
@@ -65,14 +63,7 @@ def build(project: Project) -> list[Distribution]:
         front_end = "uv build" if "build" in command[1:2] else "python -m build"
         started = time.perf_counter()
         with reporter.status(f"Building {project.name} {project.version} with {front_end}"):
-            result = subprocess.run(
-                command,
-                cwd=project.root,
-                env=scrubbed_environ(project),
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            result = run(command, cwd=project.root, env=scrubbed_environ(project))
         for leftover in _egg_info_dirs(project.root) - egg_info_before:
             shutil.rmtree(leftover, ignore_errors=True)  # setuptools writes these into the tree
         if result.returncode != 0:

@@ -1,48 +1,96 @@
-"""The git repository a project lives in: state, tags of this project, commits since a tag."""
+"""The one git wrapper: every git command releasekit runs goes through :class:`Repository`."""
 
 from __future__ import annotations
 
-import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from packaging.version import Version
+from releasekit._process import run, start
+from releasekit.credentials import scrubbed_environ
+from releasekit.errors import GitError
 
-from releasekit._project import Project
-from releasekit.errors import ReleaseError
+if TYPE_CHECKING:
+    import subprocess
+
+    from packaging.version import Version
+
+    from releasekit._project import Project
 
 
-class GitError(ReleaseError):
-    """A git command failed."""
+def _cannot_run(exc: OSError) -> GitError:
+    return GitError(f"Could not run git ({exc.strerror}).", fix="Install git and put it on PATH.")
+
+
+def _environ(environment: Mapping[str, str]) -> dict[str, str]:
+    return {**scrubbed_environ(), **environment}
+
+
+def _git(
+    cwd: Path,
+    args: tuple[str, ...],
+    environment: Mapping[str, str],
+    *,
+    input: str | None = None,
+    errors: str = "strict",
+) -> str:
+    """Run ``git args`` in ``cwd``; its stdout (UTF-8), or :class:`GitError` with git's words."""
+    try:
+        result = run(
+            ["git", *args],
+            cwd=cwd,
+            env=_environ(environment),
+            input=input,
+            encoding="utf-8",
+            errors=errors,
+        )
+    except OSError as exc:
+        raise _cannot_run(exc) from exc
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()
+        raise GitError(
+            f"`git {' '.join(args)}` failed in {cwd}:\n{detail}",
+            why="git refused the command for the reason it gives above.",
+            fix="Resolve what git reports, then run the session again.",
+        )
+    return result.stdout
 
 
 class Repository:
-    """The git work tree that holds a project; every command runs with ``cwd`` = its root."""
+    """The git work tree that holds a path; every command runs with ``cwd`` = its root.
 
-    def __init__(self, path: Path) -> None:
-        self.root = Path(self._git(path, "rev-parse", "--show-toplevel").strip())
+    ``environment`` is added to the (credential-free) environment of every git command.
+    """
 
-    @staticmethod
-    def _git(cwd: Path, *args: str) -> str:
+    def __init__(self, path: Path, *, environment: Mapping[str, str] | None = None) -> None:
+        self.environment = dict(environment or {})
+        self.root = Path(_git(path, ("rev-parse", "--show-toplevel"), self.environment).strip())
+
+    @classmethod
+    def find(cls, path: Path, *, environment: Mapping[str, str] | None = None) -> Repository | None:
+        """The repository holding ``path`` (a file or directory), or None outside git."""
+        directory = path if path.is_dir() else path.parent
         try:
-            result = subprocess.run(
-                ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
-            )
-        except OSError as exc:
-            raise GitError(
-                f"Could not run git ({exc.strerror}).", fix="Install git and put it on PATH."
-            ) from exc
-        if result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip()
-            raise GitError(
-                f"`git {' '.join(args)}` failed in {cwd}:\n{detail}",
-                why="git refused the command for the reason it gives above.",
-                fix="Resolve what git reports, then run the session again.",
-            )
-        return result.stdout
+            return cls(directory, environment=environment)
+        except GitError as exc:
+            if isinstance(exc.__cause__, OSError):  # git itself could not run
+                raise
+            return None
 
-    def run(self, *args: str) -> str:
-        """Run ``git args`` at the repository root; its stdout, or :class:`GitError`."""
-        return self._git(self.root, *args)
+    def run(self, *args: str, input: str | None = None, errors: str = "strict") -> str:
+        """Run ``git args`` at the repository root; its stdout, or :class:`GitError`.
+
+        ``input`` is the command's stdin; ``errors="surrogateescape"`` keeps paths that are
+        not UTF-8 (they round-trip when given back as ``input``).
+        """
+        return _git(self.root, args, self.environment, input=input, errors=errors)
+
+    def stream(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``git args`` at the root with byte pipes to its stdin and stdout."""
+        try:
+            return start(["git", *args], cwd=self.root, env=_environ(self.environment))
+        except OSError as exc:
+            raise _cannot_run(exc) from exc
 
     def head(self) -> str:
         """The commit HEAD points at."""

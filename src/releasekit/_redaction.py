@@ -11,6 +11,8 @@ from typing import Any
 TOKEN_PATTERN = re.compile(r"pypi-[A-Za-z0-9_\-]{16,}")
 #: A JSON Web Token, such as a CI's OIDC identity token.
 JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+")
+#: The password in a URL's userinfo (``scheme://user:password@host``).
+URL_PASSWORD_PATTERN = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
 MASK = "pypi-****"
 _MIN_SECRET = 6
 _secrets: set[str] = set()
@@ -24,10 +26,12 @@ def register_secret(secret: str) -> None:
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every token-shaped string and registered secret masked."""
+    """Return ``text`` with every token-shaped string, registered secret and URL password
+    masked."""
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, "****")
     text = TOKEN_PATTERN.sub(MASK, text)
+    text = URL_PASSWORD_PATTERN.sub(r"\1****@", text)
     return JWT_PATTERN.sub("****", text)
 
 

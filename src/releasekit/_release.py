@@ -20,7 +20,7 @@ from releasekit._changelog import (
     tag_format_conflict,
     with_section,
 )
-from releasekit._git import GitError, Repository
+from releasekit._git import Repository
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit._stamp import (
@@ -32,7 +32,7 @@ from releasekit._stamp import (
     version_edits,
     write_bytes,
 )
-from releasekit.errors import IndexUnavailable, ReleaseError, ReleasekitError
+from releasekit.errors import GitError, IndexUnavailable, ReleaseError, ReleasekitError
 from releasekit.indexes import IndexClient
 
 

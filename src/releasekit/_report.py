@@ -60,6 +60,10 @@ class Reporter:
         """A failure: what happened, why, and the fix."""
         self._line(f"error: {error}", "bold red")
 
+    def trail(self, message: str) -> None:
+        """One line of the verbose trail (a request, a command, a decision); dim on a terminal."""
+        self._line(message, "dim")
+
     def output(self, title: str, text: str) -> None:
         """A block of another program's output, indented under a title."""
         self._line(title, "dim")
@@ -143,6 +147,38 @@ def quiet_library_logs() -> None:
     """Let only warnings and errors of third-party libraries through to the terminal."""
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def verbose_wanted() -> bool:
+    """True when ``RELEASEKIT_VERBOSE`` asks for the verbose trail (set, and not 0/false/no)."""
+    return os.environ.get("RELEASEKIT_VERBOSE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+class _TrailHandler(logging.Handler):
+    """Renders records of the ``releasekit`` loggers through the reporter of the thread that
+    logged them: warnings as warnings, the rest as trail lines, named by their module."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            parts = record.name.split(".")[1:] or ["releasekit"]
+            text = f"[{'.'.join(part.lstrip('_') for part in parts)}] {record.getMessage()}"
+            reporter = get_reporter()
+            if record.levelno >= logging.WARNING:
+                reporter.warn(text)
+            else:
+                reporter.trail(text)
+        except Exception:
+            self.handleError(record)
+
+
+def show_trail(verbose: bool) -> None:
+    """Render releasekit's own log records through the reporter, and only there: with
+    ``verbose`` every HTTP request, child process and decision; otherwise only warnings."""
+    logger = logging.getLogger("releasekit")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not any(isinstance(handler, _TrailHandler) for handler in logger.handlers):
+        logger.addHandler(_TrailHandler())
 
 
 _reporter: Reporter | None = None

@@ -20,7 +20,6 @@ import binascii
 import hashlib
 import os
 import re
-import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from releasekit._git import Repository
 from releasekit._redaction import TOKEN_PATTERN
 from releasekit._report import get_reporter
 from releasekit.credentials import TokenInfo, instance_name, read_token
@@ -152,37 +152,22 @@ def _hits(data: bytes) -> Iterator[_Hit]:
         )
 
 
-def _git(
-    cwd: Path, *args: str, check: bool = True, input: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    result = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        env={**os.environ, **_GIT_ENV},
-        input=input,
-        capture_output=True,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip()
-        raise ConfigError(f"git {args[0]} failed in {cwd}: {message}")
-    return result
-
-
 def git_root(path: Path) -> Path | None:
     """The top of the git work tree holding ``path``, or None outside git."""
-    directory = path if path.is_dir() else path.parent
-    result = _git(directory, "rev-parse", "--show-toplevel", check=False)
-    if result.returncode != 0:
-        return None
-    return Path(result.stdout.decode().strip())
+    repository = Repository.find(path, environment=_GIT_ENV)
+    return None if repository is None else repository.root
 
 
 def _files_under(directory: Path) -> Iterator[Path]:
     """Files git tracks plus untracked ones it does not ignore; a plain walk outside git."""
-    if git_root(directory) is not None:
-        listed = _git(directory, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-        for name in sorted(set(listed.stdout.decode(errors="surrogateescape").split("\0"))):
+    repository = Repository.find(directory, environment=_GIT_ENV)
+    if repository is not None:
+        listed = repository.run(
+            *("-C", str(directory.resolve()), "ls-files", "-z"),
+            *("--cached", "--others", "--exclude-standard"),
+            errors="surrogateescape",
+        )
+        for name in sorted(set(listed.split("\0"))):
             if name:
                 yield directory / name
         return
@@ -220,30 +205,27 @@ def scan_paths(paths: Sequence[Path]) -> list[Finding]:
     return findings
 
 
-def _blobs(repo: Path) -> dict[str, str]:
+def _blobs(repository: Repository) -> dict[str, str]:
     """Every blob reachable from any ref (branches, tags, stash), with a path it had."""
-    objects = _git(repo, "rev-list", "--all", "--objects").stdout
-    checked = _git(
-        repo, "cat-file", "--batch-check=%(objecttype) %(objectname) %(rest)", input=objects
-    ).stdout
+    objects = repository.run("rev-list", "--all", "--objects", errors="surrogateescape")
+    checked = repository.run(
+        "cat-file",
+        "--batch-check=%(objecttype) %(objectname) %(rest)",
+        input=objects,
+        errors="surrogateescape",
+    )
     blobs: dict[str, str] = {}
-    for line in checked.splitlines():
-        kind, _, rest = line.partition(b" ")
-        if kind == b"blob":
-            sha, _, path = rest.partition(b" ")
-            blobs[sha.decode()] = path.decode(errors="surrogateescape")
+    for line in checked.split("\n"):
+        kind, _, rest = line.partition(" ")
+        if kind == "blob":
+            sha, _, path = rest.partition(" ")
+            blobs[sha] = path
     return blobs
 
 
-def _blob_hits(repo: Path, blobs: Iterable[str]) -> dict[str, list[_Hit]]:
+def _blob_hits(repository: Repository, blobs: Iterable[str]) -> dict[str, list[_Hit]]:
     """Tokens in each blob, read in one ``git cat-file --batch`` stream (each blob once)."""
-    process = subprocess.Popen(
-        ["git", "cat-file", "--batch"],
-        cwd=repo,
-        env={**os.environ, **_GIT_ENV},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+    process = repository.stream("cat-file", "--batch")
     stdin, stdout = process.stdin, process.stdout
     if stdin is None or stdout is None:  # pragma: no cover - both are pipes
         raise RuntimeError("git cat-file has no pipes")
@@ -267,10 +249,9 @@ def _blob_hits(repo: Path, blobs: Iterable[str]) -> dict[str, list[_Hit]]:
     return found
 
 
-def _introductions(repo: Path, wanted: set[str]) -> Iterator[tuple[str, str, str]]:
+def _introductions(repository: Repository, wanted: set[str]) -> Iterator[tuple[str, str, str]]:
     """``(commit, path, blob)`` each time a wanted blob appears at a path, oldest first."""
-    log = _git(
-        repo,
+    log = repository.run(
         "log",
         "--all",
         "--reverse",
@@ -279,9 +260,10 @@ def _introductions(repo: Path, wanted: set[str]) -> Iterator[tuple[str, str, str
         "--no-abbrev",
         "--diff-merges=first-parent",
         "--format=commit %H",
+        errors="surrogateescape",
     )
     commit = ""
-    for line in log.stdout.decode(errors="surrogateescape").splitlines():
+    for line in log.split("\n"):
         if line.startswith("commit "):
             commit = line.split()[1]
         elif line.startswith(":"):
@@ -293,14 +275,15 @@ def _introductions(repo: Path, wanted: set[str]) -> Iterator[tuple[str, str, str
 
 def scan_history(repo: Path) -> list[Finding]:
     """Tokens in every blob reachable from any ref of ``repo``, each at its first commit."""
-    blobs = _blobs(repo)
-    hits = _blob_hits(repo, blobs)
+    repository = Repository(repo, environment=_GIT_ENV)
+    blobs = _blobs(repository)
+    hits = _blob_hits(repository, blobs)
     if not hits:
         return []
     findings: list[Finding] = []
     seen: set[tuple[str, str]] = set()
     placed: set[str] = set()
-    for commit, path, blob in _introductions(repo, set(hits)):
+    for commit, path, blob in _introductions(repository, set(hits)):
         placed.add(blob)
         for hit in hits[blob]:
             if (path, hit.fingerprint) not in seen:

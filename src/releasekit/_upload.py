@@ -10,6 +10,7 @@ every refusal is explained. The same code serves PyPI, TestPyPI, pypiserver and 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,10 +25,18 @@ from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.credentials import Credentials, check_token, resolve_credentials
 from releasekit.errors import DistributionError, UploadError
-from releasekit.indexes import USER_AGENT, Index, IndexClient, IndexFile, RetryPolicy
+from releasekit.indexes import (
+    USER_AGENT,
+    Index,
+    IndexClient,
+    IndexFile,
+    RetryPolicy,
+    http_event_hooks,
+)
 from releasekit.indexes.refusals import explain_refusal
 
 Status = Literal["uploaded", "already there"]
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,12 @@ def upload(
             for dist in dists:
                 known = present.get(dist.filename)
                 if known is not None and known.sha256 == dist.sha256:
+                    _log.debug(
+                        "skip %s: %s lists it with sha256 %s, the same as the local file",
+                        dist.filename,
+                        index.name,
+                        dist.sha256,
+                    )
                     reporter.info(f"{dist.filename} is already there (same sha256); skipped.")
                     results.append(UploadResult(dist, "already there"))
                     continue
@@ -204,6 +219,7 @@ class _Sender:
             auth=(credentials.username, credentials.password),
             follow_redirects=False,
             trust_env=False,
+            event_hooks=http_event_hooks(),
         )
 
     def close(self) -> None:
@@ -248,6 +264,13 @@ class _Sender:
         if status == 409 or (status == 400 and "already exist" in text.lower()):
             known = _files_by_name(client, project).get(dist.filename)
             if known is not None and known.sha256 == dist.sha256:
+                _log.debug(
+                    "%s refused %s (HTTP %d), and lists it with the same sha256: counted as "
+                    "already there",
+                    self.index.name,
+                    dist.filename,
+                    status,
+                )
                 get_reporter().info(
                     f"{dist.filename} is already there (same sha256, uploaded meanwhile)."
                 )

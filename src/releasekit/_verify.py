@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,12 +22,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from releasekit._distributions import Distribution, find_distributions, single_version
 from releasekit._polling import Backoff, Deadline, poll
-from releasekit._process import find_uv
+from releasekit._process import find_uv, run
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.credentials import scrubbed_environ
 from releasekit.errors import VerifyError
 from releasekit.indexes import PYPI, Index, IndexClient, RetryPolicy
+
+_log = logging.getLogger(__name__)
 
 #: How the index is polled: a first look after 0.05 s, then at most 0.4 s apart for the
 #: first 30 s, so a new file is noticed within 0.5 s of appearing; then ever longer, up to
@@ -214,6 +216,9 @@ def _missing_files(
             continue
         remote = item.sha256
         if remote is None:  # the index gives no hash: fetch the file and hash it
+            _log.debug(
+                "%s lists %s without a sha256: downloading it to hash", index.name, dist.filename
+            )
             response = client.get(item.url)
             if response.status_code == 404:
                 missing.append(dist)
@@ -295,7 +300,7 @@ class VerifyEnvironment:
     @classmethod
     def create(cls, workdir: Path) -> VerifyEnvironment:
         """Create the environment (``RELEASEKIT_NO_UV=1`` forces the pip fallback)."""
-        uv = None if os.environ.get("RELEASEKIT_NO_UV") else find_uv()
+        uv = find_uv()
         venv = workdir / "venv"
         if uv:
             command = [uv, "venv", "--no-config", "--quiet", "--python", sys.executable, str(venv)]
@@ -404,16 +409,12 @@ class VerifyEnvironment:
         results = []
         for command in commands:
             started = time.perf_counter()
-            result = subprocess.run(  # noqa: S602 - the project's own configured shell commands
+            result = run(  # noqa: S604 - the project's own configured shell commands
                 command,
-                shell=True,
                 cwd=self.workdir,
                 env=installer_environ(self.venv),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                check=False,
+                merge_output=True,
+                shell=True,
             )
             reporter.output(f"$ {command}  (exit {result.returncode})", result.stdout)
             if result.returncode != 0:
@@ -437,15 +438,7 @@ class VerifyEnvironment:
         return [*base, subcommand, "--isolated", "--disable-pip-version-check", "--no-input"]
 
     def _run(self, command: list[str], what: str, *, why: str = "", fix: str = "") -> str:
-        result = subprocess.run(
-            command,
-            cwd=self.workdir,
-            env=installer_environ(self.venv),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = run(command, cwd=self.workdir, env=installer_environ(self.venv))
         if result.returncode != 0:
             get_reporter().output(f"{what} failed; its output:", result.stdout + result.stderr)
             raise VerifyError(

@@ -74,6 +74,10 @@ class ReleaseError(ReleasekitError):
     """A release guard refused, or a release step failed (the repository was restored)."""
 
 
+class GitError(ReleasekitError):
+    """A git command could not run, or git refused it (git's own words are in the message)."""
+
+
 class YankError(ReleasekitError):
     """A yank could not be done or confirmed."""
 

@@ -18,7 +18,7 @@ import nox.command
 
 from releasekit._project import Project, load_projects
 from releasekit._redaction import install_log_redaction
-from releasekit._report import get_reporter, quiet_library_logs
+from releasekit._report import get_reporter, quiet_library_logs, show_trail, verbose_wanted
 from releasekit._workspace import for_each
 from releasekit.errors import ReleasekitError, UsageError
 
@@ -50,9 +50,31 @@ class SessionArguments(argparse.ArgumentParser):
         raise _HelpShown
 
 
+class _Verbose(argparse.Action):
+    """``--verbose``: the trail is shown from the moment the arguments are read."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, True)
+        show_trail(True)
+
+
 def arguments(session: nox.Session, description: str, *, package: bool = True) -> SessionArguments:
-    """A parser for the arguments of ``session``; ``package`` adds ``--package NAME``."""
+    """A parser for the arguments of ``session``: ``--verbose`` always, and ``--package NAME``
+    with ``package``."""
     parser = SessionArguments(prog=f"nox -s {session.name} --", description=description)
+    parser.add_argument(
+        "--verbose",
+        action=_Verbose,
+        nargs=0,
+        default=False,
+        help="show each HTTP request, child process and decision (also RELEASEKIT_VERBOSE=1)",
+    )
     if package:
         parser.add_argument(
             "--package", metavar="NAME", help="in a monorepo, act on this package only"
@@ -73,6 +95,7 @@ def run(session: nox.Session, action: Callable[[], object]) -> None:
     """
     install_log_redaction()
     quiet_library_logs()
+    show_trail(verbose_wanted())
     reporter = get_reporter()
     try:
         action()

@@ -9,7 +9,7 @@ import httpx
 
 from releasekit._redaction import register_secret
 from releasekit.errors import CredentialError
-from releasekit.indexes import USER_AGENT, Index
+from releasekit.indexes import USER_AGENT, Index, http_event_hooks
 
 if TYPE_CHECKING:
     pass
@@ -44,7 +44,12 @@ def exchange_identity(index: Index, *, timeout: float = 15.0) -> str | None:
     import id as oidc
 
     root = index.web_url
-    with httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, trust_env=False) as http:
+    with httpx.Client(
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        trust_env=False,
+        event_hooks=http_event_hooks(),
+    ) as http:
         try:
             answer = http.get(root + "_/oidc/audience")
         except httpx.HTTPError as exc:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
@@ -21,6 +23,22 @@ PYPI = "pypi"
 TESTPYPI = "testpypi"
 _TOKEN_ENV = {PYPI: "PYPI_API_TOKEN", TESTPYPI: "TEST_PYPI_API_TOKEN"}
 USER_AGENT = f"releasekit/{__version__}"
+
+if TYPE_CHECKING:
+    import httpx
+
+_http_log = logging.getLogger("releasekit.http")
+
+
+def _log_response(response: httpx.Response) -> None:
+    request = response.request
+    _http_log.debug("%s %s %s", request.method, request.url, response.status_code)
+
+
+def http_event_hooks() -> dict[str, list[Callable[..., Any]]]:
+    """httpx event hooks for every client releasekit makes: each request's method, URL and
+    status go to the ``releasekit.http`` logger (the verbose trail; never headers or bodies)."""
+    return {"response": [_log_response]}
 
 
 @functools.cache

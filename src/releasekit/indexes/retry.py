@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -13,6 +14,7 @@ from releasekit.errors import IndexUnavailable
 from releasekit.indexes.endpoints import Index
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 def is_transient(exc: Exception) -> bool:
@@ -54,7 +56,17 @@ class RetryPolicy:
                         fix="Check the URL and your network, then run the same session again; "
                         "it resumes where it stopped.",
                     ) from exc
-                deadline.wait(next(delays))
+                delay = next(delays)
+                _log.debug(
+                    "%s at %s failed (%s); try %d of %d in %.2f s",
+                    what,
+                    index.display,
+                    describe_http_failure(exc),
+                    attempt + 1,
+                    self.attempts,
+                    min(delay, deadline.remaining),
+                )
+                deadline.wait(delay)
 
 
 def describe_http_failure(exc: Exception) -> str:

@@ -12,7 +12,7 @@ from packaging.version import Version
 
 from releasekit._distributions import parse_filename
 from releasekit.errors import IndexUnavailable
-from releasekit.indexes.endpoints import USER_AGENT, Index
+from releasekit.indexes.endpoints import USER_AGENT, Index, http_event_hooks
 from releasekit.indexes.retry import RetryPolicy, describe_http_failure
 
 _JSON = "application/vnd.pypi.simple.v1+json"
@@ -117,6 +117,7 @@ class IndexClient:
             headers={"Accept": _ACCEPT, "Cache-Control": "no-cache", "User-Agent": USER_AGENT},
             transport=transport,
             trust_env=False,
+            event_hooks=http_event_hooks(),
         )
 
     def __enter__(self) -> IndexClient:
