@@ -1,4 +1,4 @@
-"""Where credentials come from, in the order SPEC gives, each checked offline."""
+"""Where credentials come from, in the order docs/tokens.md gives, each checked offline."""
 
 from __future__ import annotations
 
