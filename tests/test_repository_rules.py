@@ -1,5 +1,6 @@
 """Rules the repository keeps: no index hostname in any tracked file, workflows that publish
-only through the nox sessions, and every SPEC session registered."""
+only through the nox sessions, every SPEC session registered, and no pointer from the docs,
+the README or a message to a file that is not in the repository."""
 
 from __future__ import annotations
 
@@ -125,3 +126,21 @@ def test_docs_describe_every_session_and_key() -> None:
     config = (ROOT / "docs" / "configuration.md").read_text()
     assert not [key for key in KEYS if f"### `{key}`" not in config]
     assert not [key for key in INDEX_KEYS if f"| `{key}` |" not in config]
+
+
+#: Markdown files that messages and docs name in the user's project, or that a session writes.
+NOT_OURS = {"CHANGELOG.md", ".bench/bench.md"}
+MARKDOWN_PATH = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[A-Za-z][\w.-]*\.md)\b")
+
+
+def test_docs_and_messages_point_only_at_files_in_the_repository() -> None:
+    """A page of docs/ links to its neighbours; anything else names a path from the root."""
+    readers = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "src").rglob("*.py")]
+    missing = []
+    for path in readers:
+        for name in MARKDOWN_PATH.findall(path.read_text(encoding="utf-8")):
+            here = path.parent if path.parent.name == "docs" else ROOT
+            if name not in NOT_OURS and not (here / name).is_file():
+                missing.append(f"{path.relative_to(ROOT)}: {name}")
+    assert readers
+    assert not missing

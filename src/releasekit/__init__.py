@@ -1,10 +1,19 @@
 """releasekit: publish Python packages to PyPI and TestPyPI safely, from a laptop or from CI.
 
-The public API, re-exported here and imported on first use (so ``import releasekit.nox``
-stays cheap): :class:`Project`, :class:`Index`, :class:`Distribution`, the actions
-:func:`build`, :func:`check`, :func:`upload`, :func:`verify`, :func:`release`,
-:func:`yank`, :func:`audit`, :func:`rehearse`, :func:`doctor`, :func:`scan_secrets`, and
-the errors in :mod:`releasekit.errors`.
+The public API is the names in ``__all__``, re-exported here from the private modules that
+define them and imported on first use, so that ``import releasekit.nox`` stays cheap:
+
+- the project: :class:`Project`, :func:`load_projects`, :class:`Distribution`;
+- indexes and credentials: :class:`Index`, :func:`resolve_index`, :class:`IndexClient`,
+  :class:`LocalIndex`, :class:`Credentials`, :func:`resolve_credentials`,
+  :func:`read_token`, :func:`mint_token`;
+- the actions: :func:`build`, :func:`check`, :func:`upload`, :func:`verify`,
+  :func:`release`, :func:`stamped`, :func:`yank`, :func:`audit`, :func:`doctor`,
+  :func:`rehearse`, :func:`scan_secrets`, and what they return;
+- the errors, in :mod:`releasekit.errors`.
+
+Everything else (modules whose names start with ``_``, and the subpackages' other names) may
+change without notice.
 """
 
 from __future__ import annotations
@@ -96,9 +105,17 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562), and keep it for the next use."""
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'releasekit' has no attribute {name!r}")
-    if not module:
-        return import_module(f"releasekit.{name}")
-    return getattr(import_module(f"releasekit.{module}"), name)
+    if module:
+        value = getattr(import_module(f"releasekit.{module}"), name)
+    else:
+        value = import_module(f"releasekit.{name}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

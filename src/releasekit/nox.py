@@ -247,7 +247,9 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
     """Release VERSION: guards, version set everywhere, changelog, one commit and one tag."""
     from releasekit._release import release
 
-    parser = arguments(session, "Release a version (see SPEC: Release).")
+    parser = arguments(
+        session, "Release a version: guards, version files, changelog, one commit, one tag."
+    )
     parser.add_argument("version", metavar="VERSION", help="the new version, canonical PEP 440")
     parser.add_argument("--push", action="store_true", help="push the commit and the tag")
     parser.add_argument("--dry-run", action="store_true", help="show every change, make none")
@@ -336,7 +338,7 @@ def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
     check_no_secrets(args.paths, history=args.history)
 
 
-#: Every session, by its fixed name (SPEC.md), in the order ``nox -l`` lists them.
+#: Every session, by its fixed name (docs/sessions.md), in the order ``nox -l`` lists them.
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
     "check_dist": _check_dist,

@@ -1,6 +1,6 @@
 """Where credentials come from, and what a token is. The only module that handles secrets.
 
-Credentials for an index are resolved in this order (SPEC): the index's token variable
+Credentials for an index are resolved in this order (docs/tokens.md): the index's token variable
 (``TEST_PYPI_API_TOKEN``, ``PYPI_API_TOKEN`` or a configured ``token-env``), twine's
 ``TWINE_USERNAME``/``TWINE_PASSWORD``, the system keyring, then trusted publishing when
 running in a CI that issues OIDC tokens. Every token is read offline (instance, scope,

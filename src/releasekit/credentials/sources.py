@@ -1,10 +1,9 @@
-"""Where credentials come from, in the order SPEC gives, each checked offline."""
+"""Where credentials come from, in the order docs/tokens.md gives, each checked offline."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from releasekit._redaction import register_secret
 from releasekit.credentials.tokens import (
@@ -19,9 +18,6 @@ from releasekit.credentials.tokens import (
 from releasekit.credentials.trusted import exchange_identity
 from releasekit.errors import CredentialError
 from releasekit.indexes import Index
-
-if TYPE_CHECKING:
-    pass
 
 _CI_WITH_OIDC = ("GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI")
 

@@ -1,0 +1,1 @@
+"""CI providers: detection and everything provider-specific (GitHub Actions today)."""
