@@ -385,10 +385,15 @@ def _upload(index: LocalIndex, path: Path) -> httpx.Response:
     )
 
 
-def test_local_index_refuses_what_pypi_refuses(
-    built: Project, tmp_path: Path, local_index: object
-) -> None:
-    index = local_index("pypi", "secret-0123456789")  # type: ignore[operator]
+def test_local_index_refuses_what_pypi_refuses(built: Project, tmp_path: Path) -> None:
+    with LocalIndex("pypi", "secret-0123456789", pypi_rules=True) as index:
+        _refuses_what_pypi_refuses(index, built, tmp_path)
+    with LocalIndex("pypi", "secret-0123456789") as plain:  # the tests' plain stand-in
+        linux = tmp_path / "sample_pkg-0.1.0-py3-none-linux_x86_64.whl"
+        assert _upload(plain, linux).status_code == 200
+
+
+def _refuses_what_pypi_refuses(index: LocalIndex, built: Project, tmp_path: Path) -> None:
     linux = tmp_path / "sample_pkg-0.1.0-py3-none-linux_x86_64.whl"
     shutil.copy(the_wheel(built), linux)
     refused = _upload(index, linux)

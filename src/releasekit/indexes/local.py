@@ -8,6 +8,8 @@ means PyPI would take the files.
 
 from __future__ import annotations
 
+import base64
+import hmac
 import io
 import re
 import shutil
@@ -67,15 +69,21 @@ def _form(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]
 
 
 class _PyPIRules:
-    """WSGI middleware: an upload PyPI would refuse gets PyPI's 400 before pypiserver sees it."""
+    """WSGI middleware: an authenticated upload PyPI would refuse gets PyPI's 400 before
+    pypiserver sees it (others go on to pypiserver, which answers 401 or 403 as PyPI does)."""
 
-    def __init__(self, app: Any, packages: Path) -> None:
+    def __init__(self, app: Any, packages: Path, token: str) -> None:
         self.app = app
         self.packages = packages
+        self.authorization = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         content_type = environ.get("CONTENT_TYPE", "")
-        if environ.get("REQUEST_METHOD") != "POST" or "multipart" not in content_type:
+        authorized = hmac.compare_digest(
+            environ.get("HTTP_AUTHORIZATION", "").encode(), self.authorization.encode()
+        )
+        upload = environ.get("REQUEST_METHOD") == "POST" and "multipart" in content_type
+        if not (upload and authorized):
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
@@ -118,12 +126,16 @@ class LocalIndex:
     """A pypiserver instance on 127.0.0.1 standing in for index ``name``.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Packages live in
-    ``root`` (a temporary directory, removed on stop, unless given).
+    ``root`` (a temporary directory, removed on stop, unless given). With ``pypi_rules``,
+    authenticated uploads PyPI would refuse are refused with PyPI's 400 (``rehearse`` sets it).
     """
 
-    def __init__(self, name: str, token: str, root: Path | None = None) -> None:
+    def __init__(
+        self, name: str, token: str, root: Path | None = None, *, pypi_rules: bool = False
+    ) -> None:
         self.name = name
         self.token = token
+        self.pypi_rules = pypi_rules
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix=f"releasekit-{name}-")) if root is None else root
         self._server: _ThreadingServer | None = None
@@ -166,7 +178,9 @@ class LocalIndex:
         htpasswd = HtpasswdFile(str(password_file), new=True)
         htpasswd.set_password("__token__", self.token)
         htpasswd.save()
-        app = _PyPIRules(_pypiserver_app(packages, password_file), packages)
+        app = _pypiserver_app(packages, password_file)
+        if self.pypi_rules:
+            app = _PyPIRules(app, packages, self.token)
         self._server = make_server(
             "127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler
         )
