@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from releasekit._distributions import Distribution, parse_filename
+from releasekit._distributions import Distribution, check_dist_dir, parse_filename
 from releasekit._process import find_uv, run
 from releasekit._project import Project
 from releasekit._report import get_reporter
@@ -56,6 +56,7 @@ def build(project: Project) -> list[Distribution]:
     loses nothing. The source tree is left as it was (no new ``*.egg-info``).
     """
     reporter = get_reporter()
+    check_dist_dir(project.dist_dir)
     egg_info_before = _egg_info_dirs(project.root)
     with tempfile.TemporaryDirectory(prefix="releasekit-build-") as tmp:
         outdir = Path(tmp)

@@ -76,11 +76,31 @@ class Distribution:
         return cls(path, name, version, kind, path.stat().st_size, sha256_of(path))
 
 
+def check_dist_dir(dist_dir: Path) -> None:
+    """Refuse a dist dir that is a file, or that holds a directory named like a dist file."""
+    if dist_dir.exists() and not dist_dir.is_dir():
+        raise DistributionError(
+            f"The dist dir {dist_dir} is a file, not a directory.",
+            why="dist-dir names where built files go; a file of that name is in the way.",
+            fix=f"Move or remove {dist_dir}, or set another `dist-dir` in [tool.releasekit].",
+        )
+    if dist_dir.is_dir():
+        for path in sorted(dist_dir.iterdir()):
+            if parse_filename(path.name) and not path.is_file():
+                raise DistributionError(
+                    f"{path} is named like a distribution file but is not a file.",
+                    why="A directory (or another non-file) of that name was put in the dist dir.",
+                    fix=f"Remove or rename {path}, then build again.",
+                )
+
+
 def find_distributions(dist_dir: Path, name: str | None = None) -> list[Distribution]:
     """Every distribution file in ``dist_dir`` (of project ``name`` only, when given), sorted.
 
-    Raises :class:`DistributionError` when the directory is missing or holds none.
+    Raises :class:`DistributionError` when the directory is missing, is a file, holds a
+    directory named like a distribution file, or holds no distribution file.
     """
+    check_dist_dir(dist_dir)
     if not dist_dir.is_dir():
         raise DistributionError(
             f"The dist dir {dist_dir} does not exist.",
@@ -90,7 +110,7 @@ def find_distributions(dist_dir: Path, name: str | None = None) -> list[Distribu
     found = []
     for path in sorted(dist_dir.iterdir()):
         parsed = parse_filename(path.name)
-        if parsed is None or not path.is_file() or (wanted and parsed[0] != wanted):
+        if parsed is None or (wanted and parsed[0] != wanted):
             continue
         found.append(Distribution.from_path(path))
     if not found:

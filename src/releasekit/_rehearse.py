@@ -43,7 +43,9 @@ class StandIns:
 
     def __init__(self, stack: ExitStack, projects: Sequence[str]) -> None:
         self.indexes = {
-            name: stack.enter_context(LocalIndex(name, mint_token(name, projects=projects)))
+            name: stack.enter_context(
+                LocalIndex(name, mint_token(name, projects=projects), pypi_rules=True)
+            )
             for name in (TESTPYPI, PYPI)
         }
 

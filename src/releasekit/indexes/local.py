@@ -1,15 +1,22 @@
 """Throwaway pypiserver indexes on 127.0.0.1, for ``rehearse`` and for the tests.
 
 Each runs in-process on a random port, in a thread, with one user ``__token__`` whose
-password is the given token: the way PyPI itself authenticates uploads.
+password is the given token: the way PyPI itself authenticates uploads. Uploads PyPI would
+refuse are refused the same way (HTTP 400 with PyPI's wording), so a rehearsal that passes
+means PyPI would take the files.
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
+import io
+import re
 import shutil
 import socketserver
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,6 +24,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 
+from releasekit._distributions import parse_filename
 from releasekit.indexes import Index
 
 _import_lock = threading.Lock()
@@ -44,16 +52,90 @@ def _pypiserver_app(root: Path, password_file: Path) -> Any:
         )
 
 
+def _form(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
+    """The fields of a multipart/form-data body: name to (filename, value)."""
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type)
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    if boundary is None:
+        return fields
+    for part in body.split(b"--" + boundary.group(1).encode())[1:-1]:
+        head, _, value = part.partition(b"\r\n\r\n")
+        disposition = head.decode("utf-8", "replace")
+        name = re.search(r'\bname="([^"]*)"', disposition)
+        filename = re.search(r'\bfilename="([^"]*)"', disposition)
+        if name:
+            fields[name.group(1)] = (filename and filename.group(1), value.removesuffix(b"\r\n"))
+    return fields
+
+
+class _PyPIRules:
+    """WSGI middleware: an authenticated upload PyPI would refuse gets PyPI's 400 before
+    pypiserver sees it (others go on to pypiserver, which answers 401 or 403 as PyPI does)."""
+
+    def __init__(self, app: Any, packages: Path, token: str) -> None:
+        self.app = app
+        self.packages = packages
+        self.authorization = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        content_type = environ.get("CONTENT_TYPE", "")
+        authorized = hmac.compare_digest(
+            environ.get("HTTP_AUTHORIZATION", "").encode(), self.authorization.encode()
+        )
+        upload = environ.get("REQUEST_METHOD") == "POST" and "multipart" in content_type
+        if not (upload and authorized):
+            return self.app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        fields = _form(body, content_type)
+        filename, content = fields.get("content", (None, b""))
+        if fields.get(":action", (None, b""))[1] == b"file_upload" and filename:
+            refusal = self._refusal(Path(filename).name, content)
+            if refusal:
+                status = "400 " + refusal.encode("latin-1", "replace").decode("latin-1")
+                start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+                return [refusal.encode()]
+        return self.app(environ, start_response)
+
+    def _refusal(self, filename: str, content: bytes) -> str | None:
+        from releasekit._check import pypi_problems
+
+        parsed = parse_filename(filename)
+        if (
+            parsed
+            and parsed[2] == "sdist"
+            and any(
+                (other := parse_filename(path.name))
+                and other[:3] == parsed
+                and path.name != filename
+                for path in self.packages.iterdir()
+            )
+        ):
+            return "Only one sdist may be uploaded per release."
+        with tempfile.TemporaryDirectory(prefix="releasekit-upload-") as tmp:
+            path = Path(tmp) / filename
+            path.write_bytes(content)
+            problems = pypi_problems(path).problems
+        if not problems:
+            return None
+        reasons = "; ".join(p.removeprefix(f"{filename}: ") for p in problems)
+        return f"Invalid distribution file. {reasons}".replace("\n", " ")
+
+
 class LocalIndex:
     """A pypiserver instance on 127.0.0.1 standing in for index ``name``.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Packages live in
-    ``root`` (a temporary directory, removed on stop, unless given).
+    ``root`` (a temporary directory, removed on stop, unless given). With ``pypi_rules``,
+    authenticated uploads PyPI would refuse are refused with PyPI's 400 (``rehearse`` sets it).
     """
 
-    def __init__(self, name: str, token: str, root: Path | None = None) -> None:
+    def __init__(
+        self, name: str, token: str, root: Path | None = None, *, pypi_rules: bool = False
+    ) -> None:
         self.name = name
         self.token = token
+        self.pypi_rules = pypi_rules
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix=f"releasekit-{name}-")) if root is None else root
         self._server: _ThreadingServer | None = None
@@ -97,6 +179,8 @@ class LocalIndex:
         htpasswd.set_password("__token__", self.token)
         htpasswd.save()
         app = _pypiserver_app(packages, password_file)
+        if self.pypi_rules:
+            app = _PyPIRules(app, packages, self.token)
         self._server = make_server(
             "127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler
         )
