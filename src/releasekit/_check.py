@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import tarfile
 import zipfile
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from releasekit._distributions import Distribution, find_distributions
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit._stamp import stamp_of
+from releasekit.ci import detect as detect_ci
 from releasekit.errors import CheckFailed, ConfigError
 
 #: Description content types twine's check does not render (nothing to import for them).
@@ -118,16 +118,9 @@ def version_file_problems(project: Project) -> list[str]:
     return problems
 
 
-def ci_tag() -> str | None:
-    """The git tag a CI job was started for (GitHub Actions or GitLab CI), if any."""
-    if os.environ.get("GITHUB_REF_TYPE") == "tag":
-        return os.environ.get("GITHUB_REF_NAME") or None
-    return os.environ.get("CI_COMMIT_TAG") or None
-
-
 def tag_problems(project: Project, versions: list[Version]) -> list[str]:
     """In a CI job started by a release tag of this project, the files must be that version."""
-    tag = ci_tag()
+    tag = detect_ci().tag
     tagged = project.version_of_tag(tag) if tag else None
     if tagged is None or versions == [tagged]:
         return []

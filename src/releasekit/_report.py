@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.text import Text
 
 from releasekit._redaction import redact
+from releasekit.ci import detect as detect_ci
 from releasekit.errors import ReleasekitError
 
 
 def _plain_wanted() -> bool:
-    return bool(os.environ.get("CI")) or not sys.stdout.isatty() or "NO_COLOR" in os.environ
+    return detect_ci().is_ci or not sys.stdout.isatty() or "NO_COLOR" in os.environ
 
 
 class Reporter:

@@ -8,7 +8,6 @@ An index with a yank API needs only another :class:`YankBackend`.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import sys
@@ -24,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 from releasekit._polling import Backoff, poll
 from releasekit._project import Project, parse_version
 from releasekit._report import get_reporter
+from releasekit.ci import detect as detect_ci
 from releasekit.errors import ActionNeeded, UsageError, YankError
 from releasekit.indexes import PYPI, Index, IndexClient, IndexFile, resolve_index
 
@@ -108,7 +108,7 @@ class YankResult:
 
 def is_interactive() -> bool:
     """True when a person can answer: stdin is a terminal and this is not CI."""
-    return sys.stdin.isatty() and not os.environ.get("CI")
+    return sys.stdin.isatty() and not detect_ci().is_ci
 
 
 def _offer_to_open(url: str) -> None:
