@@ -145,9 +145,9 @@ def yank(
         if files is None:
             raise _not_found(project, request.version, index, versions)
         if _yanked(files) != request.undo:
-            state = "not yanked" if request.undo else "yanked"
             reporter.info(
-                f"{project.name} {wanted} is already {state} on {index.name}: nothing to do."
+                f"{project.name} {wanted} is already {request.target} on {index.name}: "
+                "nothing to do."
             )
             marked = _sync_changelog(changelog, wanted, request.undo)
             return YankResult(str(wanted), "already", changelog=marked)
