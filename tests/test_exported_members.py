@@ -31,6 +31,8 @@ PUBLIC_API = [
     "Project",
     "UploadResult",
     "VerifyReport",
+    "WaitPolicy",
+    "YankRequest",
     "YankResult",
     "__version__",
     "audit",

@@ -17,10 +17,11 @@ import pytest
 
 from conftest import write_project
 from releasekit._build import build
-from releasekit._check import check, pypi_problems
+from releasekit._check import check
 from releasekit._project import Project
 from releasekit.errors import CheckFailed, DistributionError
 from releasekit.indexes.local import LocalIndex
+from releasekit.indexes.pypi_rules import pypi_problems
 
 METADATA = "Metadata-Version: 2.4\nName: sample-pkg\nVersion: 0.1.0\nSummary: A sample.\n"
 

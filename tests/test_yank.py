@@ -23,7 +23,7 @@ from packaging.version import Version
 
 from conftest import run_nox
 from releasekit._project import Project
-from releasekit._yank import mark_changelog, yank
+from releasekit._yank import WaitPolicy, YankRequest, mark_changelog, yank
 from releasekit.errors import ActionNeeded, UsageError, YankError
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -247,7 +247,9 @@ def test_waits_until_the_index_reports_yanked_then_marks_the_changelog(
     opened: list[str] = []
     pending = run_in_thread(
         lambda: yank(
-            project, "0.2.0", "Crashes on import", interactive=True, open_page=opened.append
+            project,
+            YankRequest("0.2.0", "Crashes on import"),
+            WaitPolicy(interactive=True, open_page=opened.append),
         )
     )
     static_index.wait_for_requests(2)  # the existence check, then the first poll
@@ -261,7 +263,11 @@ def test_waits_until_the_index_reports_yanked_then_marks_the_changelog(
 
     seen = static_index.page_requests
     pending = run_in_thread(
-        lambda: yank(project, "0.2.0", undo=True, interactive=True, open_page=opened.append)
+        lambda: yank(
+            project,
+            YankRequest("0.2.0", undo=True),
+            WaitPolicy(interactive=True, open_page=opened.append),
+        )
     )
     static_index.wait_for_requests(seen + 2)
     static_index.publish({"0.1.0": "Broken metadata", "0.2.0": False, "0.3.0": False})
@@ -272,7 +278,11 @@ def test_waits_until_the_index_reports_yanked_then_marks_the_changelog(
 def test_gives_up_at_the_deadline(released: Path, index_env: dict[str, str]) -> None:
     project = Project.load(released)
     with pytest.raises(YankError, match=r"did not report sample-pkg 0\.2\.0 yanked within 0 s"):
-        yank(project, "0.2.0", "Bad", interactive=True, open_page=lambda _url: None, timeout=0)
+        yank(
+            project,
+            YankRequest("0.2.0", "Bad"),
+            WaitPolicy(interactive=True, open_page=lambda _url: None, timeout=0),
+        )
 
 
 def test_last_installable_release_needs_force(
@@ -281,18 +291,19 @@ def test_last_installable_release_needs_force(
     static_index.publish({"0.1.0": True, "0.2.0": "Bad", "0.3.0": False})
     project = Project.load(released)
     with pytest.raises(YankError, match="would leave no installable release"):
-        yank(project, "0.3.0", "Bad", interactive=False)
-    result = yank(project, "0.3.0", "Bad", interactive=False, force=True, wait=False)
+        yank(project, YankRequest("0.3.0", "Bad"), WaitPolicy(interactive=False))
+    forced = YankRequest("0.3.0", "Bad", force=True)
+    result = yank(project, forced, WaitPolicy(wait=False, interactive=False))
     assert result.state == "pending"
     with pytest.raises(ActionNeeded):
-        yank(project, "0.3.0", "Bad", interactive=False, force=True)
+        yank(project, forced, WaitPolicy(interactive=False))
 
 
 def test_reason_required_only_to_yank(released: Path, index_env: dict[str, str]) -> None:
     project = Project.load(released)
     with pytest.raises(UsageError):
-        yank(project, "0.2.0", "  ")
-    assert yank(project, "0.2.0", undo=True).state == "already"
+        yank(project, YankRequest("0.2.0", "  "))
+    assert yank(project, YankRequest("0.2.0", undo=True)).state == "already"
 
 
 @pytest.mark.parametrize(
@@ -310,3 +321,18 @@ def test_mark_changelog_styles(heading: str, marked: str) -> None:
     assert mark_changelog(done, Version("0.2.0"), yanked=True) == done
     assert mark_changelog(done, Version("0.2.0"), yanked=False) == text
     assert mark_changelog(text, Version("9.9.9"), yanked=True) is None
+
+
+def test_yank_marks_the_changelog_release_writes(released: Path, index_env: dict[str, str]) -> None:
+    (released / "CHANGELOG.md").unlink()
+    history = released / "HISTORY.rst"
+    history.write_text(
+        "History\n=======\n\n0.2.0\n-----\n\n0.1.0 (2026-01-01)\n------------------\n"
+    )
+    result = yank(Project.load(released), YankRequest("0.1.0", "Broken metadata"))
+    assert result.state == "already"
+    assert result.changelog == history
+    assert history.read_text().endswith(
+        "0.1.0 (2026-01-01) [YANKED]\n---------------------------\n"
+    )
+    assert not (released / "CHANGELOG.md").exists()

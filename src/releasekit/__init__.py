@@ -45,6 +45,8 @@ _EXPORTS = {
     "stamped": "_stamp",
     "yank": "_yank",
     "YankResult": "_yank",
+    "YankRequest": "_yank",
+    "WaitPolicy": "_yank",
     "audit": "_audit",
     "AuditResult": "_audit",
     "doctor": "_doctor",
@@ -63,6 +65,8 @@ __all__ = [
     "Project",
     "UploadResult",
     "VerifyReport",
+    "WaitPolicy",
+    "YankRequest",
     "YankResult",
     "__version__",
     "audit",
@@ -98,7 +102,7 @@ if TYPE_CHECKING:
     from releasekit._stamp import stamped
     from releasekit._upload import UploadResult, upload
     from releasekit._verify import VerifyReport, verify
-    from releasekit._yank import YankResult, yank
+    from releasekit._yank import WaitPolicy, YankRequest, YankResult, yank
     from releasekit.credentials import Credentials, mint_token, read_token, resolve_credentials
     from releasekit.indexes import Index, IndexClient, resolve_index
     from releasekit.indexes.local import LocalIndex

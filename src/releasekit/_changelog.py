@@ -22,9 +22,14 @@ Which configuration wins, where both speak:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from string import Template
-from typing import Any, cast
+from typing import Any, Literal, cast
+
+from packaging.version import InvalidVersion, Version
 
 from releasekit._commitizen import (
     BaseCommitizen,
@@ -56,9 +61,16 @@ CHANGELOG_INTRO = (
     "and versions follow PEP 440.\n\n"
     "## [Unreleased]\n\n"
 )
+CHANGELOG_INTRO_RST = "Changelog\n=========\n\n"
+#: The names a changelog goes by, in the order they are looked for (each .md, then .rst).
+CHANGELOG_NAMES = ("CHANGELOG", "CHANGES", "HISTORY", "NEWS")
+ChangelogFormat = Literal["md", "rst"]
 _LOG_FORMAT = "%H%n%P%n%s%n%an%n%ae%n%b"  # what GitCommit.from_rev_and_commit parses
 _DELIMITER = "\x1e--releasekit-commit--\x1e"
-_HEADING = re.compile(r"^(?P<level>#{1,6})[ \t]+(?P<title>.*?)[ \t]*$")
+_MD_HEADING = re.compile(r"^(?P<level>#{1,6})[ \t]+(?P<title>.*?)[ \t]*$")
+_RST_ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1{2,}[ \t]*$")
+_RST_STYLES = "=-~^\"'`#*+:._"
+_HEADING_VERSION = re.compile(r"\[?v?(\d[^\]\s()]*)")
 _UNRELEASED = re.compile(r"^\[?unreleased\]?$", re.IGNORECASE)
 
 
@@ -157,42 +169,204 @@ def section(project: Project, version: str, commits: list[GitCommit]) -> str:
 
 
 def changelog_path(project: Project) -> Path:
-    """Where the changelog lives: ``[tool.commitizen] changelog_file``, else CHANGELOG.md."""
-    name = str(commitizen_settings(project).get("changelog_file") or "CHANGELOG.md")
-    path = project.root / name
-    if path.suffix.lower() not in (".md", ".markdown"):
-        raise ConfigError(
-            f"[tool.commitizen] changelog_file {name!r} is not Markdown.",
-            why="releasekit writes the changelog in Keep a Changelog Markdown.",
-            fix="Use a .md changelog file (CHANGELOG.md).",
+    """The project's changelog: ``[tool.commitizen] changelog_file``, else the first of
+    CHANGELOG, CHANGES, HISTORY and NEWS (each ``.md``, then ``.rst``) that exists, else
+    CHANGELOG.md (to be created)."""
+    tool = read_pyproject(project.pyproject).get("tool", {})
+    configured = (
+        tool.get("commitizen", {}).get("changelog_file") if isinstance(tool, dict) else None
+    )
+    if configured:
+        path = project.root / str(configured)
+        if changelog_format(path) is None:
+            raise ConfigError(
+                f"[tool.commitizen] changelog_file {str(configured)!r} is neither Markdown "
+                "nor reStructuredText.",
+                why="releasekit writes the changelog in Keep a Changelog style, in Markdown "
+                "or reStructuredText.",
+                fix="Use a .md or .rst changelog file (CHANGELOG.md).",
+            )
+        return path
+    found = (
+        project.root / f"{stem}{suffix}" for stem in CHANGELOG_NAMES for suffix in (".md", ".rst")
+    )
+    return next((path for path in found if path.is_file()), project.root / "CHANGELOG.md")
+
+
+def changelog_format(path: Path) -> ChangelogFormat | None:
+    """``md`` or ``rst`` from the file's suffix; None for any other."""
+    suffix = path.suffix.lower()
+    if suffix in (".md", ".markdown"):
+        return "md"
+    return "rst" if suffix in (".rst", ".rest") else None
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section heading of a changelog.
+
+    ``level`` counts from 1 (Markdown: the number of ``#``; reStructuredText: the order in
+    which adornment styles first appear); ``line`` and ``end`` are the indices of its first
+    line and of the line after it; ``title_span`` is where the title stands in the text, and
+    ``adornments`` where its over- and underline stand (reStructuredText only).
+    """
+
+    level: int
+    title: str
+    line: int
+    end: int
+    title_span: tuple[int, int]
+    adornments: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def version(self) -> Version | None:
+        """The version the title names first (``[1.2.0] - date``, ``v1.2.0``), if any."""
+        found = _HEADING_VERSION.search(self.title)
+        if found is None:
+            return None
+        try:
+            return Version(found.group(1))
+        except InvalidVersion:
+            return None
+
+
+def headings(text: str, form: ChangelogFormat = "md") -> list[Heading]:
+    """Every section heading of the changelog ``text``, in order."""
+    lines = text.splitlines(keepends=True)
+    starts = list(accumulate((len(line) for line in lines), initial=0))
+    found = []
+    for level, line, column, title, adorned in (
+        _md_headings(lines) if form == "md" else _rst_headings(lines)
+    ):
+        begin = starts[line] + column
+        found.append(
+            Heading(
+                level,
+                title,
+                min((line, *adorned)),
+                max((line, *adorned)) + 1,
+                (begin, begin + len(title)),
+                tuple((starts[i], starts[i] + len(lines[i].rstrip())) for i in adorned),
+            )
         )
-    return path
+    return found
 
 
-def with_section(existing: str | None, new_section: str) -> str:
-    """The changelog with ``new_section`` added as the newest release.
+#: A heading as parsed: level, line index, title column, title, adornment line indices.
+_Parsed = tuple[int, int, int, str, tuple[int, ...]]
 
-    Notes written by hand under ``## [Unreleased]`` move into the new section, and the
-    Unreleased heading stays, empty. Without it the section goes above the newest release.
+
+def _md_headings(lines: list[str]) -> Iterator[_Parsed]:
+    for index, line in enumerate(lines):
+        match = _MD_HEADING.match(line.rstrip("\n"))
+        if match:
+            yield len(match["level"]), index, match.start("title"), match["title"], ()
+
+
+def _adornment(line: str) -> str | None:
+    """The character of a reStructuredText adornment line (``=====``), or None."""
+    match = _RST_ADORNMENT.match(line.rstrip("\r\n"))
+    return match.group(1) if match else None
+
+
+def _rst_headings(lines: list[str]) -> Iterator[_Parsed]:
+    """Titles underlined (or over- and underlined) with a run of one punctuation character;
+    levels in the order the styles first appear, as docutils counts them."""
+    styles: list[tuple[str, bool]] = []
+    adorned: tuple[int, ...]
+    index = 0
+    while index + 1 < len(lines):
+        char, text, below = _adornment(lines[index]), lines[index], _adornment(lines[index + 1])
+        if char and index + 2 < len(lines) and _adornment(lines[index + 2]) == char:
+            style, line, adorned = (char, True), index + 1, (index, index + 2)
+        elif below and not char and text.strip() and not text[0].isspace():
+            style, line, adorned = (below, False), index, (index + 1,)
+        else:
+            index += 1
+            continue
+        title = lines[line].strip()
+        if not title:
+            index += 1
+            continue
+        if style not in styles:
+            styles.append(style)
+        column = len(lines[line]) - len(lines[line].lstrip())
+        yield styles.index(style) + 1, line, column, title, adorned
+        index = max(adorned) + 1
+
+
+def retitled(text: str, heading: Heading, title: str) -> str:
+    """``text`` with ``heading`` renamed ``title``; its adornments grow or shrink as much as
+    the title does (never below its length), so renaming back gives the text back."""
+    edits = [(heading.title_span, title)]
+    change = len(title) - len(heading.title)
+    for begin, end in heading.adornments:
+        edits.append(((begin, end), text[begin] * max(end - begin + change, len(title))))
+    for (begin, end), replacement in sorted(edits, reverse=True):
+        text = text[:begin] + replacement + text[end:]
+    return text
+
+
+def _rst_section(markdown: str, styles: list[str], release_level: int) -> str:
+    """The Markdown ``section`` as reStructuredText, headings in the file's own styles."""
+    out = []
+    for line in markdown.splitlines():
+        match = _MD_HEADING.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        level = release_level + len(match["level"]) - 2
+        while len(styles) < level:
+            styles.append(next(c for c in _RST_STYLES if c not in styles))
+        out += [match["title"], styles[level - 1] * len(match["title"])]
+    return "\n".join(out) + "\n"
+
+
+def with_section(existing: str | None, new_section: str, form: ChangelogFormat = "md") -> str:
+    """The changelog with ``new_section`` (Markdown, from :func:`section`) added as the
+    newest release, written in the changelog's ``form``.
+
+    Notes written by hand under an Unreleased heading move into the new section, and the
+    heading stays, empty. Without it the section goes above the newest release.
     """
     if existing is None:
+        if form == "rst":
+            return CHANGELOG_INTRO_RST + _rst_section(new_section, ["="], 2)
         return CHANGELOG_INTRO + new_section
     lines = existing.splitlines(keepends=True)
-    headings = [(i, m) for i, line in enumerate(lines) if (m := _HEADING.match(line.rstrip("\n")))]
-    unreleased = next((h for h in headings if _UNRELEASED.match(h[1]["title"])), None)
+    found = headings(existing, form)
+    release_level = 2
+    if form == "rst":
+        styles = _rst_styles(existing, found)
+        release_level = next(
+            (h.level for h in found if h.version or _UNRELEASED.match(h.title)),
+            min(len(styles) + 1, 2),
+        )
+        new_section = _rst_section(new_section, styles, release_level)
+    unreleased = next((h for h in found if _UNRELEASED.match(h.title)), None)
     if unreleased is None:
-        first = next((i for i, m in headings if len(m["level"]) == 2), len(lines))
+        first = next((h.line for h in found if h.level == release_level), len(lines))
         before = "".join(lines[:first])
         if before and not before.endswith("\n\n"):
             before += "\n" if before.endswith("\n") else "\n\n"
         rest = "".join(lines[first:])
         return before + new_section + ("\n" + rest if rest else "")
-    start, match = unreleased
-    level = len(match["level"])
-    end = next((i for i, m in headings if i > start and len(m["level"]) <= level), len(lines))
-    notes = "".join(lines[start + 1 : end]).strip("\n")
+    end = next(
+        (h.line for h in found if h.line > unreleased.line and h.level <= unreleased.level),
+        len(lines),
+    )
+    notes = "".join(lines[unreleased.end : end]).strip("\n")
     if notes:
         heading, _, body = new_section.partition("\n\n")
         new_section = f"{heading}\n\n{notes}\n\n{body}"
     rest = "".join(lines[end:])
-    return "".join(lines[: start + 1]) + "\n" + new_section + ("\n" + rest if rest else "")
+    return "".join(lines[: unreleased.end]) + "\n" + new_section + ("\n" + rest if rest else "")
+
+
+def _rst_styles(text: str, found: list[Heading]) -> list[str]:
+    """The adornment character of each reStructuredText heading level, in level order."""
+    styles: dict[int, str] = {}
+    for heading in found:
+        begin, _end = heading.adornments[-1]
+        styles.setdefault(heading.level, text[begin])
+    return [styles[level] for level in sorted(styles)]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from packaging.version import Version
 
 from releasekit._changelog import (
+    changelog_format,
     changelog_path,
     commits_since,
     release_message,
@@ -101,6 +102,34 @@ def plan_release(
     Raises :class:`ReleaseError` or :class:`VersionError` naming the refused value.
     """
     version = canonical_version(version_text, "release version", full=True)
+    _check_version_goes_up(project, version)
+    repository = repository or Repository(project.root)
+    tag = project.tag(str(version))
+    branch = project.settings.release_branch
+    _check_repository(project, version, tag, branch, repository)
+    remote = _check_remote(project, version, tag, repository) if push else None
+    check_index(project, version, required=index_check)
+    conflict = tag_format_conflict(project, str(version))
+    if conflict:
+        get_reporter().warn(conflict)
+    previous = repository.last_tag(project, below=version)
+    edits = version_edits(project, str(version))
+    edits.append(_changelog_edit(project, str(version), repository, previous))
+    return ReleasePlan(
+        project=project,
+        version=str(version),
+        tag=tag,
+        commit_message=release_message(project, str(version)),
+        tag_message=f"{project.name} {version}",
+        edits=edits,
+        branch=branch,
+        remote=remote,
+        previous_tag=previous,
+    )
+
+
+def _check_version_goes_up(project: Project, version: Version) -> None:
+    """Refuse a version that is not above the project's current version."""
     if version <= Version(project.version):
         raise _refuse(
             f"The release version {version} is not above {project.name}'s current version "
@@ -108,8 +137,12 @@ def plan_release(
             why="Versions only go up; an index refuses a version it has seen.",
             fix=f"Choose a version above {project.version}.",
         )
-    repository = repository or Repository(project.root)
-    tag = project.tag(str(version))
+
+
+def _check_repository(
+    project: Project, version: Version, tag: str, branch: str, repository: Repository
+) -> None:
+    """Refuse an existing tag, a dirty work tree, or another branch than ``branch``."""
     if repository.tag_exists(tag):
         raise _refuse(
             f"The tag {tag} already exists.",
@@ -125,56 +158,47 @@ def plan_release(
             "committed state that CI can rebuild.",
             fix="Commit or stash these changes, then release.",
         )
-    branch = repository.branch()
-    wanted = project.settings.release_branch
-    if branch != wanted:
+    current = repository.branch()
+    if current != branch:
         raise _refuse(
-            f"On {'a detached HEAD' if branch is None else f'branch {branch}'}, not on the "
-            f"release branch {wanted}.",
+            f"On {'a detached HEAD' if current is None else f'branch {current}'}, not on the "
+            f"release branch {branch}.",
             why="Releases are tagged on the release branch (setting `release-branch`).",
-            fix=f"`git switch {wanted}` first, or set release-branch in [tool.releasekit].",
+            fix=f"`git switch {branch}` first, or set release-branch in [tool.releasekit].",
         )
-    remote = None
-    if push:
-        remote = repository.remote()
-        try:
-            on_remote = repository.remote_has_tag(remote, tag)
-        except GitError as exc:
-            raise _refuse(
-                f"Cannot read the tags of the remote {remote!r}: {exc.what}",
-                fix="Check `git remote -v` and your access, or release without --push.",
-            ) from exc
-        if on_remote:
-            raise _refuse(
-                f"The tag {tag} already exists on the remote {remote!r}.",
-                why=f"{project.name} {version} was released from elsewhere.",
-                fix="`git fetch --tags` and choose the next version.",
-            )
-    check_index(project, version, required=index_check)
-    conflict = tag_format_conflict(project, str(version))
-    if conflict:
-        get_reporter().warn(conflict)
 
-    previous = repository.last_tag(project, below=version)
-    edits = version_edits(project, str(version))
+
+def _check_remote(project: Project, version: Version, tag: str, repository: Repository) -> str:
+    """The remote to push to; refused when it cannot be read or already has ``tag``."""
+    remote = repository.remote()
+    try:
+        on_remote = repository.remote_has_tag(remote, tag)
+    except GitError as exc:
+        raise _refuse(
+            f"Cannot read the tags of the remote {remote!r}: {exc.what}",
+            fix="Check `git remote -v` and your access, or release without --push.",
+        ) from exc
+    if on_remote:
+        raise _refuse(
+            f"The tag {tag} already exists on the remote {remote!r}.",
+            why=f"{project.name} {version} was released from elsewhere.",
+            fix="`git fetch --tags` and choose the next version.",
+        )
+    return remote
+
+
+def _changelog_edit(
+    project: Project, version: str, repository: Repository, previous: str | None
+) -> FileEdit:
+    """The project's changelog with the section of ``version`` (commits since ``previous``)."""
     path = changelog_path(project)
     before = path.read_bytes() if path.is_file() else None
     text = with_section(
         before.decode("utf-8") if before is not None else None,
-        section(project, str(version), commits_since(project, repository, previous)),
+        section(project, version, commits_since(project, repository, previous)),
+        changelog_format(path) or "md",
     )
-    edits.append(FileEdit(path, before, text.encode("utf-8")))
-    return ReleasePlan(
-        project=project,
-        version=str(version),
-        tag=tag,
-        commit_message=release_message(project, str(version)),
-        tag_message=f"{project.name} {version}",
-        edits=edits,
-        branch=wanted,
-        remote=remote,
-        previous_tag=previous,
-    )
+    return FileEdit(path, before, text.encode("utf-8"))
 
 
 def describe(plan: ReleasePlan, repository: Repository) -> None:

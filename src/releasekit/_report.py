@@ -21,6 +21,7 @@ from releasekit.errors import ReleasekitError
 
 
 def _plain_wanted() -> bool:
+    # CI, like NO_COLOR, is a convention every provider follows, not provider-specific.
     return bool(os.environ.get("CI")) or not sys.stdout.isatty() or "NO_COLOR" in os.environ
 
 

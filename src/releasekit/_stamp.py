@@ -8,7 +8,6 @@ the block fails or the process is interrupted (KeyboardInterrupt, SIGTERM).
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import signal
 import tarfile
@@ -27,6 +26,7 @@ from tomlkit.items import String, StringType
 from releasekit._distributions import Distribution
 from releasekit._git import Repository
 from releasekit._project import Project, parse_version
+from releasekit.ci import detect as detect_ci
 from releasekit.errors import ConfigError, VersionError
 
 
@@ -152,13 +152,9 @@ def dev_version(project: Project, repository: Repository | None = None) -> str:
     if last_tag:
         last = max(last, repository.project_tags(project)[last_tag])
     major, minor, patch = (*last.release, 0, 0)[:3]
-    run_number = os.environ.get("GITHUB_RUN_NUMBER", "").strip()
-    if run_number and not run_number.isdigit():
-        raise VersionError(
-            f"GITHUB_RUN_NUMBER is {run_number!r}, not a number.",
-            fix="Leave GITHUB_RUN_NUMBER to GitHub Actions, or unset it.",
-        )
-    number = int(run_number) if run_number else repository.count_commits(last_tag)
+    number = detect_ci().run_number()
+    if number is None:
+        number = repository.count_commits(last_tag)
     return f"{major}.{minor}.{patch + 1}.dev{number}"
 
 

@@ -8,91 +8,36 @@ An index with a yank API needs only another :class:`YankBackend`.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import sys
 import webbrowser
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
-from urllib.parse import urljoin
+from typing import Literal
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
+from releasekit._changelog import (
+    ChangelogFormat,
+    changelog_format,
+    changelog_path,
+    headings,
+    retitled,
+)
 from releasekit._polling import Backoff, poll
 from releasekit._project import Project, parse_version
 from releasekit._report import get_reporter
-from releasekit.errors import ActionNeeded, UsageError, YankError
+from releasekit.ci import detect as detect_ci
+from releasekit.errors import ActionNeeded, ConfigError, UsageError, YankError
 from releasekit.indexes import PYPI, Index, IndexClient, IndexFile
+from releasekit.indexes.yanking import Handover, YankBackend, backend_for
 
 #: How long to wait for a person to act on the web page, in seconds.
 DEFAULT_TIMEOUT = 900.0
 POLL_BACKOFF = Backoff(first=0.5, factor=1.5, cap=10.0)
-CHANGELOG = "CHANGELOG.md"
 YANKED_MARK = "[YANKED]"
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*$", re.MULTILINE)
-_HEADING_VERSION = re.compile(r"\[?v?(\d[^\]\s()]*)")
-
-
-@dataclass(frozen=True)
-class Handover:
-    """What a backend did: ``done``, or a person must act at ``url`` following ``steps``."""
-
-    done: bool
-    url: str | None = None
-    steps: list[str] = field(default_factory=list)
-
-
-class YankBackend(Protocol):
-    """How an index yanks: by API (``done``) or by handing over to a person."""
-
-    def yank(self, name: str, version: str, reason: str) -> Handover:
-        """Yank ``name`` ``version`` with ``reason``."""
-
-    def unyank(self, name: str, version: str) -> Handover:
-        """Undo a yank of ``name`` ``version``."""
-
-
-class WebPageBackend:
-    """An index that yanks only on the release's management page (PyPI, TestPyPI)."""
-
-    def __init__(self, index: Index) -> None:
-        self.index = index
-
-    def page(self, name: str, version: str) -> str:
-        """The management page of release ``name`` ``version``."""
-        return urljoin(self.index.web_url, f"manage/project/{name}/release/{version}/")
-
-    def yank(self, name: str, version: str, reason: str) -> Handover:
-        """Hand over: the page, the button, the reason to paste."""
-        url = self.page(name, version)
-        return Handover(
-            done=False,
-            url=url,
-            steps=[
-                f"Open {url} and log in as an owner or maintainer of {name}.",
-                f'Choose "Yank", type {version} to confirm, and paste this reason: {reason}',
-            ],
-        )
-
-    def unyank(self, name: str, version: str) -> Handover:
-        """Hand over: the page and the button that undoes the yank."""
-        url = self.page(name, version)
-        return Handover(
-            done=False,
-            url=url,
-            steps=[
-                f"Open {url} and log in as an owner or maintainer of {name}.",
-                f'Choose "Un-yank" and type {version} to confirm.',
-            ],
-        )
-
-
-def backend_for(index: Index) -> YankBackend:
-    """The way ``index`` yanks (today every known index: its web page)."""
-    return WebPageBackend(index)
 
 
 @dataclass(frozen=True)
@@ -108,7 +53,7 @@ class YankResult:
 
 def is_interactive() -> bool:
     """True when a person can answer: stdin is a terminal and this is not CI."""
-    return sys.stdin.isatty() and not os.environ.get("CI")
+    return sys.stdin.isatty() and not detect_ci().is_ci
 
 
 def _offer_to_open(url: str) -> None:
@@ -132,102 +77,197 @@ def _replacement(versions: dict[Version, list[IndexFile]], excluded: Version) ->
     return max(finals or left, default=None)
 
 
+@dataclass(frozen=True)
+class YankRequest:
+    """Yank ``version`` on the index ``index_name`` (``undo``: restore it).
+
+    ``reason`` is required to yank (the index shows it to users); ``force`` allows a yank
+    that leaves no installable release.
+    """
+
+    version: str
+    reason: str | None = None
+    index_name: str = PYPI
+    undo: bool = False
+    force: bool = False
+
+    @property
+    def verb(self) -> str:
+        """``yank`` or ``un-yank``."""
+        return "un-yank" if self.undo else "yank"
+
+    @property
+    def target(self) -> str:
+        """The state the release should reach: ``yanked`` or ``not yanked``."""
+        return "not yanked" if self.undo else "yanked"
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """How to wait while a person acts on the index's page.
+
+    ``wait`` False prints the steps and returns; ``timeout`` bounds the wait in seconds;
+    ``interactive`` (default: a terminal, not CI) says whether a person can answer here, and
+    ``open_page`` opens the page (default: asks, then opens the browser).
+    """
+
+    wait: bool = True
+    timeout: float = DEFAULT_TIMEOUT
+    interactive: bool | None = None
+    open_page: Callable[[str], object] | None = None
+
+
 def yank(
     project: Project,
-    version: str,
-    reason: str | None = None,
+    request: YankRequest,
+    waiting: WaitPolicy | None = None,
     *,
-    index_name: str = PYPI,
-    undo: bool = False,
-    force: bool = False,
-    wait: bool = True,
-    timeout: float = DEFAULT_TIMEOUT,
-    interactive: bool | None = None,
-    open_page: Callable[[str], object] | None = None,
     backend: YankBackend | None = None,
 ) -> YankResult:
-    """Yank ``version`` of ``project`` on the index (``undo``: restore it).
+    """Do ``request`` on ``project``'s index and wait until the index reports it.
 
-    Refuses a missing ``reason`` when yanking, a version the index does not have, and
-    leaving no installable release without ``force``. Where a person must act, prints the
-    page and the steps; then, when ``interactive`` (default: a terminal, not CI), offers to
-    open the page (``open_page``) and polls until the index agrees or ``timeout`` passes.
-    Not interactive: raises :class:`ActionNeeded`, unless ``wait`` is False. Once the index
-    agrees, marks the version in the project's CHANGELOG.md, if there is one.
+    Refuses a missing reason when yanking, a version the index does not have, and leaving
+    no installable release without ``force``. Where a person must act, prints the page and
+    the steps; then, when interactive, offers to open the page and polls until the index
+    agrees or the timeout passes. Not interactive: raises :class:`ActionNeeded`, unless
+    ``waiting.wait`` is False. Once the index agrees, marks the version in the project's
+    changelog (:func:`releasekit._changelog.changelog_path`), if it has one.
     """
+    waiting = waiting or WaitPolicy()
     reporter = get_reporter()
-    if not undo and not (reason and reason.strip()):
-        raise UsageError(
-            f"Refusing to yank {project.name} {version} without a reason.",
-            why="The index shows the reason to everyone who still installs the pinned version; "
-            "it is how they learn what is wrong and what to use instead.",
-            fix='Add --reason "...", for example --reason "Crashes on import; use 0.2.1".',
-        )
-    wanted = parse_version(version)
-    index = project.index(index_name)
-    verb = "un-yank" if undo else "yank"
+    _require_reason(project, request)
+    wanted = parse_version(request.version)
+    index = project.index(request.index_name)
+    changelog = _changelog_file(project)
     with IndexClient(index) as client:
         versions = client.versions(project.name)
         files = versions.get(wanted)
         if files is None:
-            raise _not_found(project, version, index, versions)
-        if _yanked(files) != undo:
-            state = "not yanked" if undo else "yanked"
+            raise _not_found(project, request.version, index, versions)
+        if _yanked(files) != request.undo:
             reporter.info(
-                f"{project.name} {wanted} is already {state} on {index.name}: nothing to do."
+                f"{project.name} {wanted} is already {request.target} on {index.name}: "
+                "nothing to do."
             )
-            return YankResult(
-                str(wanted), "already", changelog=_sync_changelog(project, wanted, undo)
-            )
-        replacement = _replacement(versions, wanted)
-        if not undo:
-            _explain(project, wanted, reason or "", replacement, force)
-        backend = backend or backend_for(index)
-        name = project.normalized_name
-        handover = (
-            backend.unyank(name, str(wanted))
-            if undo
-            else backend.yank(name, str(wanted), reason or "")
-        )
+            marked = _sync_changelog(changelog, wanted, request.undo)
+            return YankResult(str(wanted), "already", changelog=marked)
+        if not request.undo:
+            replacement = _replacement(versions, wanted)
+            _explain(project, wanted, request.reason or "", replacement, request.force)
+        handover = _hand_over(backend or backend_for(index), project, wanted, request)
         if not handover.done:
-            interactive = is_interactive() if interactive is None else interactive
-            waiting = wait and interactive
-            _show_steps(index, project, wanted, verb, handover, undo, reason, waiting)
-            if interactive and handover.url:
-                (open_page or _offer_to_open)(handover.url)
-            if not wait:
-                return YankResult(str(wanted), "pending", url=handover.url)
-            if not interactive:
-                raise ActionNeeded(
-                    f"Action needed: {verb} {project.name} {wanted} on {index.name} by hand at "
-                    f"{handover.url}.",
-                    why=f"{index.name} offers this on its web page only, and this run is not "
-                    "interactive (CI, or no terminal), so it cannot wait for you.",
-                    fix="Follow the steps above, then run the same command again to confirm; "
-                    "pass --no-wait to print the steps without failing.",
-                )
+            person = _Person(index, project, wanted, request, handover, changelog)
+            pending = person.ask(waiting)
+            if pending is not None:
+                return pending
+        _wait_for_index(client, project, wanted, request, handover, waiting.timeout)
+    reporter.success(f"{index.name} reports {project.name} {wanted} {request.target}.")
+    marked = _sync_changelog(changelog, wanted, request.undo)
+    return YankResult(str(wanted), "confirmed", url=handover.url, changelog=marked)
 
-        def agrees() -> bool | None:
-            now = client.versions(project.name).get(wanted)
-            return True if now and _yanked(now) != undo else None
 
-        target = "not yanked" if undo else "yanked"
-        with reporter.status(
-            f"Waiting up to {timeout:.0f} s for {index.name} to report {wanted} {target}"
-        ):
-            confirmed = poll(agrees, timeout, POLL_BACKOFF)
+def _require_reason(project: Project, request: YankRequest) -> None:
+    if not request.undo and not (request.reason and request.reason.strip()):
+        raise UsageError(
+            f"Refusing to yank {project.name} {request.version} without a reason.",
+            why="The index shows the reason to everyone who still installs the pinned version; "
+            "it is how they learn what is wrong and what to use instead.",
+            fix='Add --reason "...", for example --reason "Crashes on import; use 0.2.1".',
+        )
+
+
+def _hand_over(
+    backend: YankBackend, project: Project, version: Version, request: YankRequest
+) -> Handover:
+    name = project.normalized_name
+    if request.undo:
+        return backend.unyank(name, str(version))
+    return backend.yank(name, str(version), request.reason or "")
+
+
+@dataclass(frozen=True)
+class _Person:
+    """The person who must act on the index's page: what to tell them, how to wait."""
+
+    index: Index
+    project: Project
+    version: Version
+    request: YankRequest
+    handover: Handover
+    changelog: Path | None
+
+    def ask(self, waiting: WaitPolicy) -> YankResult | None:
+        """Show the steps and offer the page; a pending result when not waiting, None when
+        this run should now poll the index. Raises :class:`ActionNeeded` when nobody can
+        answer here."""
+        interactive = is_interactive() if waiting.interactive is None else waiting.interactive
+        self.show_steps(waiting=waiting.wait and interactive)
+        url = self.handover.url
+        if interactive and url:
+            (waiting.open_page or _offer_to_open)(url)
+        if not waiting.wait:
+            return YankResult(str(self.version), "pending", url=url)
+        if not interactive:
+            raise ActionNeeded(
+                f"Action needed: {self.request.verb} {self.project.name} {self.version} on "
+                f"{self.index.name} by hand at {url}.",
+                why=f"{self.index.name} offers this on its web page only, and this run is not "
+                "interactive (CI, or no terminal), so it cannot wait for you.",
+                fix="Follow the steps above, then run the same command again to confirm; "
+                "pass --no-wait to print the steps without failing.",
+            )
+        return None
+
+    def show_steps(self, *, waiting: bool) -> None:
+        """The numbered steps, and what to do once they are done."""
+        index, request, verb = self.index, self.request, self.request.verb
+        command = ["nox", "-s", "yank", "--", str(self.version)]
+        command += ["--undo"] if request.undo else ["--reason", request.reason or ""]
+        if index.name != PYPI:
+            command += ["--index", index.name]
+        marks = f" and marks {self.changelog.name}" if self.changelog else ""
+        last = (
+            f"Come back here: this waits until {index.name} reports it{marks}."
+            if waiting
+            else f"Then run `{shlex.join(command)}` again: it confirms the new state{marks}."
+        )
+        steps = [*self.handover.steps, last]
+        get_reporter().info(
+            f"{index.name} has no API to {verb} a release: a person must do it on its web "
+            f"page. To {verb} {self.project.name} {self.version}:\n"
+            + "\n".join(f"  {number}. {step}" for number, step in enumerate(steps, 1))
+        )
+
+
+def _wait_for_index(
+    client: IndexClient,
+    project: Project,
+    version: Version,
+    request: YankRequest,
+    handover: Handover,
+    timeout: float,
+) -> None:
+    """Poll until the index reports ``request.target``; raises :class:`YankError` after
+    ``timeout`` seconds."""
+    index = client.index
+
+    def agrees() -> bool | None:
+        now = client.versions(project.name).get(version)
+        return True if now and _yanked(now) != request.undo else None
+
+    with get_reporter().status(
+        f"Waiting up to {timeout:.0f} s for {index.name} to report {version} {request.target}"
+    ):
+        confirmed = poll(agrees, timeout, POLL_BACKOFF)
     if not confirmed:
+        at = f" at {handover.url}" if handover.url else ""
         raise YankError(
-            f"{index.display} did not report {project.name} {wanted} {target} within "
+            f"{index.display} did not report {project.name} {version} {request.target} within "
             f"{timeout:.0f} s.",
             why="Nobody has acted on the page yet, or the index still serves a cached page.",
-            fix=f"{verb.capitalize()} it{f' at {handover.url}' if handover.url else ''}, then run "
-            "the same command again: it finds the new state and finishes.",
+            fix=f"{request.verb.capitalize()} it{at}, then run the same command again: it "
+            "finds the new state and finishes.",
         )
-    reporter.success(f"{index.name} reports {project.name} {wanted} {target}.")
-    return YankResult(
-        str(wanted), "confirmed", url=handover.url, changelog=_sync_changelog(project, wanted, undo)
-    )
 
 
 def _not_found(
@@ -273,67 +313,43 @@ def _explain(
         )
 
 
-def _show_steps(
-    index: Index,
-    project: Project,
-    version: Version,
-    verb: str,
-    handover: Handover,
-    undo: bool,
-    reason: str | None,
-    waiting: bool,
-) -> None:
-    command = ["nox", "-s", "yank", "--", str(version)]
-    command += ["--undo"] if undo else ["--reason", reason or ""]
-    if index.name != PYPI:
-        command += ["--index", index.name]
-    changelog = f" and marks {CHANGELOG}" if (project.root / CHANGELOG).is_file() else ""
-    last = (
-        f"Come back here: this waits until {index.name} reports it{changelog}."
-        if waiting
-        else f"Then run `{shlex.join(command)}` again: it confirms the new state{changelog}."
-    )
-    steps = [*handover.steps, last]
-    get_reporter().info(
-        f"{index.name} has no API to {verb} a release: a person must do it on its web page. "
-        f"To {verb} {project.name} {version}:\n"
-        + "\n".join(f"  {number}. {step}" for number, step in enumerate(steps, 1))
-    )
-
-
-def mark_changelog(text: str, version: Version, yanked: bool) -> str | None:
+def mark_changelog(
+    text: str, version: Version, yanked: bool, form: ChangelogFormat = "md"
+) -> str | None:
     """``text`` with the heading of ``version`` marked ``[YANKED]`` (or unmarked).
 
     Returns None when no heading names that version; headings already right stay as they are.
     """
-    for found in _HEADING.finditer(text):
-        title = found.group(2)
-        first = _HEADING_VERSION.search(title)
-        if first is None:
-            continue
-        try:
-            if Version(first.group(1)) != version:
-                continue
-        except InvalidVersion:
-            continue
-        if yanked and YANKED_MARK not in title:
-            title = f"{title} {YANKED_MARK}"
-        elif not yanked:
-            title = re.sub(r"[ \t]*\[YANKED\]", "", title)
-        return text[: found.start(2)] + title + text[found.end(2) :]
-    return None
+    heading = next((h for h in headings(text, form) if h.version == version), None)
+    if heading is None:
+        return None
+    title = heading.title
+    if yanked and YANKED_MARK not in title:
+        title = f"{title} {YANKED_MARK}"
+    elif not yanked:
+        title = re.sub(r"[ \t]*\[YANKED\]", "", title)
+    return retitled(text, heading, title)
 
 
-def _sync_changelog(project: Project, version: Version, undo: bool) -> Path | None:
-    """Mark (or unmark) ``version`` in the project's changelog; the path when it changed."""
-    path = project.root / CHANGELOG
-    if not path.is_file():
+def _changelog_file(project: Project) -> Path | None:
+    """The changelog a release of ``project`` writes, when it exists."""
+    try:
+        path = changelog_path(project)
+    except ConfigError as exc:
+        get_reporter().warn(f"{exc.what} The changelog is not marked.")
+        return None
+    return path if path.is_file() else None
+
+
+def _sync_changelog(path: Path | None, version: Version, undo: bool) -> Path | None:
+    """Mark (or unmark) ``version`` in the changelog at ``path``; the path when it changed."""
+    if path is None:
         return None
     text = path.read_text(encoding="utf-8")
-    marked = mark_changelog(text, version, yanked=not undo)
+    marked = mark_changelog(text, version, yanked=not undo, form=changelog_format(path) or "md")
     reporter = get_reporter()
     if marked is None:
-        reporter.warn(f"{CHANGELOG} has no heading for {version}; not marked")
+        reporter.warn(f"{path.name} has no heading for {version}; not marked")
         return None
     if marked == text:
         return None

@@ -58,6 +58,10 @@ class CredentialError(ReleasekitError):
     """Credentials are missing, malformed, for the wrong index, expired, or out of scope."""
 
 
+class MissingCredentials(CredentialError):
+    """No credentials were found for an index."""
+
+
 class IndexUnavailable(ReleasekitError):
     """An index could not be reached, or kept failing, after retries."""
 

@@ -276,7 +276,7 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
 
 def _yank(session: nox.Session, overrides: Overrides) -> None:
     """Yank a release (--undo: restore it); shows where and what when a person must act."""
-    from releasekit._yank import DEFAULT_TIMEOUT, yank
+    from releasekit._yank import DEFAULT_TIMEOUT, WaitPolicy, YankRequest, yank
 
     parser = arguments(session, "Yank a release, or undo a yank, and wait for the index.")
     parser.add_argument("version", metavar="VERSION")
@@ -295,16 +295,8 @@ def _yank(session: nox.Session, overrides: Overrides) -> None:
             f"yank acts on one package; this monorepo has {len(chosen)}.",
             fix="Name the package with --package NAME.",
         )
-    yank(
-        chosen[0],
-        args.version,
-        args.reason,
-        index_name=args.index,
-        undo=args.undo,
-        force=args.force,
-        wait=not args.no_wait,
-        timeout=args.timeout,
-    )
+    request = YankRequest(args.version, args.reason, args.index, args.undo, args.force)
+    yank(chosen[0], request, WaitPolicy(wait=not args.no_wait, timeout=args.timeout))
 
 
 def _audit(session: nox.Session, overrides: Overrides) -> None:

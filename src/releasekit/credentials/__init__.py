@@ -15,9 +15,7 @@ sending it to a third-party server would leak it.
 from releasekit.credentials.environment import SECRET_ENV_VARS, scrubbed_environ
 from releasekit.credentials.sources import (
     Credentials,
-    MissingCredentials,
     describe_sources,
-    in_oidc_ci,
     resolve_credentials,
     token_credentials,
 )
@@ -33,6 +31,7 @@ from releasekit.credentials.tokens import (
     read_token,
 )
 from releasekit.credentials.trusted import exchange_identity
+from releasekit.errors import MissingCredentials
 
 __all__ = [
     "SECRET_ENV_VARS",
@@ -45,7 +44,6 @@ __all__ = [
     "describe_sources",
     "exchange_identity",
     "expected_location",
-    "in_oidc_ci",
     "instance_name",
     "mint_token",
     "public_locations",

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from releasekit._redaction import register_secret
+from releasekit.ci import detect as detect_ci
 from releasekit.credentials.tokens import (
     TOKEN_PREFIX,
     TOKEN_USERNAME,
@@ -16,11 +17,8 @@ from releasekit.credentials.tokens import (
     read_token,
 )
 from releasekit.credentials.trusted import exchange_identity
-from releasekit.errors import CredentialError
+from releasekit.errors import CredentialError, MissingCredentials
 from releasekit.indexes import Index
-
-_CI_WITH_OIDC = ("GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI")
-
 
 # --- where credentials come from ---------------------------------------------------------
 
@@ -83,10 +81,6 @@ def token_credentials(
     return Credentials(TOKEN_USERNAME, secret, source, info)
 
 
-class MissingCredentials(CredentialError):
-    """No credentials were found for an index."""
-
-
 def _missing(index: Index) -> MissingCredentials:
     variable = index.token_env
     if variable is None:
@@ -120,11 +114,6 @@ def _from_keyring(index: Index) -> str | None:
         return None
 
 
-def in_oidc_ci() -> bool:
-    """True when running in a CI that can issue OIDC identity tokens."""
-    return any(os.environ.get(name) for name in _CI_WITH_OIDC)
-
-
 def resolve_credentials(
     index: Index,
     project_name: str | None = None,
@@ -150,7 +139,7 @@ def resolve_credentials(
     stored = _from_keyring(index)
     if stored:
         return token_credentials(stored, index, "the keyring", project_name, now, index.username)
-    if trusted_publishing and in_oidc_ci():
+    if trusted_publishing and detect_ci().issues_oidc:
         minted = exchange_identity(index)
         if minted is not None:
             return token_credentials(minted, index, "trusted publishing", project_name)
@@ -163,9 +152,9 @@ def describe_sources(index: Index, project_name: str | None = None) -> Credentia
     try:
         return resolve_credentials(index, project_name, trusted_publishing=False)
     except MissingCredentials:
-        if not in_oidc_ci():
+        if not detect_ci().issues_oidc:
             raise
-    if os.environ.get("GITHUB_ACTIONS") and not os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"):
+    if not detect_ci().oidc_permitted:
         raise MissingCredentials(
             f"No credentials for {index.display}, and this GitHub Actions job cannot use "
             "trusted publishing.",

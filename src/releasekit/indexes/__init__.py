@@ -1,4 +1,5 @@
-"""Package indexes: endpoints and resolution, the simple API reader, retries, refusals.
+"""Package indexes: endpoints and resolution, the simple API reader, retries, refusals,
+yank backends.
 
 The local throwaway index lives in :mod:`releasekit.indexes.local` (it imports pypiserver,
 so it is imported only where it is used).

@@ -98,7 +98,7 @@ class _PyPIRules:
         return self.app(environ, start_response)
 
     def _refusal(self, filename: str, content: bytes) -> str | None:
-        from releasekit._check import pypi_problems
+        from releasekit.indexes.pypi_rules import pypi_problems
 
         parsed = parse_filename(filename)
         if (
