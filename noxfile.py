@@ -58,4 +58,11 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench.py", *session.posargs)
 
 
+@nox.session
+def realworld(session: nox.Session) -> None:
+    """Run releasekit on real published projects (-- NAME... for some); reports in .realworld/."""
+    session.install("-e", ".", "--group", "test", "pip")
+    session.run("python", "benchmarks/realworld.py", *session.posargs)
+
+
 releasekit.nox.register_sessions()
