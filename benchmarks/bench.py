@@ -49,7 +49,8 @@ from releasekit._check import check
 from releasekit._project import Project
 from releasekit._report import Reporter, set_reporter
 from releasekit._upload import upload
-from releasekit._verify import installer_environ, verify
+from releasekit._venv import installer_environ
+from releasekit._verify import verify
 from releasekit.credentials import mint_token, token_credentials
 from releasekit.indexes.local import LocalIndex
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 
 import releasekit.credentials
+from releasekit._build import build
+from releasekit._project import Project
 from releasekit.indexes.local import LocalIndex
 
 BACKENDS = {
@@ -214,3 +217,19 @@ def no_token_in_any_output() -> Iterator[None]:
         f"{len(leaked)} of the {len(_MINTED)} tokens minted in this session appeared in "
         f"the output of nox ({len(_OUTPUTS)} runs checked)"
     )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """One sample project, built once per test module (a module may define its own)."""
+    project = Project.load(write_project(tmp_path_factory.mktemp("built") / "sample-pkg"))
+    build(project)
+    return project
+
+
+@pytest.fixture
+def project(built: Project, tmp_path: Path) -> Project:
+    """A private copy of the built sample project, free to damage."""
+    root = tmp_path / "copy"
+    shutil.copytree(built.root, root)
+    return Project.load(root)

@@ -17,22 +17,6 @@ from releasekit.errors import CheckFailed, DistributionError
 BAD_RST = "Title\n=====\n\n.. code-block:: nonsense\n   :bogus-option:\n\n`unclosed\n"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """One sample project, built once for the module."""
-    project = Project.load(write_project(tmp_path_factory.mktemp("built") / "sample-pkg"))
-    build(project)
-    return project
-
-
-@pytest.fixture
-def project(built: Project, tmp_path: Path) -> Project:
-    """A private copy of the built project, free to damage."""
-    root = tmp_path / "copy"
-    shutil.copytree(built.root, root)
-    return Project.load(root)
-
-
 def problems(project: Project) -> list[str]:
     with pytest.raises(CheckFailed) as caught:
         check(project)

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import write_project
 from releasekit._build import build
 from releasekit._check import check
 from releasekit._project import Project
@@ -57,20 +56,6 @@ def wheel(
 
 def problems_of(path: Path) -> str:
     return "\n".join(pypi_problems(path).problems)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    project = Project.load(write_project(tmp_path_factory.mktemp("rules") / "sample-pkg"))
-    build(project)
-    return project
-
-
-@pytest.fixture
-def project(built: Project, tmp_path: Path) -> Project:
-    root = tmp_path / "copy"
-    shutil.copytree(built.root, root)
-    return Project.load(root)
 
 
 def failures(project: Project, **kwargs: bool) -> str:

@@ -20,7 +20,8 @@ from releasekit._build import build
 from releasekit._distributions import Distribution
 from releasekit._project import Project
 from releasekit._report import Reporter, set_reporter
-from releasekit._verify import installer_environ, runtime_requirements, verify
+from releasekit._venv import installer_environ, runtime_requirements
+from releasekit._verify import verify
 from releasekit.errors import DistributionError, IndexUnavailable, VerifyError
 from releasekit.indexes import Index
 from releasekit.indexes.local import LocalIndex
