@@ -32,7 +32,7 @@ class _QuietHandler(WSGIRequestHandler):
         """Keep request logs off the terminal."""
 
 
-def _pypiserver_app(root: Path, password_file: Path) -> Any:
+def _pypiserver_app(root: Path, password_file: Path, *, hashes: bool) -> Any:
     import pypiserver
 
     with _import_lock:  # pypiserver builds each app by re-importing a module
@@ -41,6 +41,7 @@ def _pypiserver_app(root: Path, password_file: Path) -> Any:
             password_file=str(password_file),
             authenticate=["update"],
             disable_fallback=True,
+            hash_algo="sha256" if hashes else None,
         )
 
 
@@ -48,12 +49,16 @@ class LocalIndex:
     """A pypiserver instance on 127.0.0.1 standing in for index ``name``.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Packages live in
-    ``root`` (a temporary directory, removed on stop, unless given).
+    ``root`` (a temporary directory, removed on stop, unless given). With ``hashes=False``
+    its pages are plain PEP 503 links with no ``#sha256=`` fragment.
     """
 
-    def __init__(self, name: str, token: str, root: Path | None = None) -> None:
+    def __init__(
+        self, name: str, token: str, root: Path | None = None, *, hashes: bool = True
+    ) -> None:
         self.name = name
         self.token = token
+        self.hashes = hashes
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix=f"releasekit-{name}-")) if root is None else root
         self._server: _ThreadingServer | None = None
@@ -96,7 +101,7 @@ class LocalIndex:
         htpasswd = HtpasswdFile(str(password_file), new=True)
         htpasswd.set_password("__token__", self.token)
         htpasswd.save()
-        app = _pypiserver_app(packages, password_file)
+        app = _pypiserver_app(packages, password_file, hashes=self.hashes)
         self._server = make_server(
             "127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler
         )
