@@ -5,6 +5,7 @@ interruption completes the release with nothing duplicated, lost or left half-do
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -163,3 +164,30 @@ def test_session_explains_an_index_that_keeps_failing(stand: Stand) -> None:
     assert result.returncode == 0, result.stdout
     assert "already there (same sha256, uploaded meanwhile)" in result.stdout
     stand.assert_complete()
+
+
+def test_stalled_upload_is_bounded_by_the_retry_budget(stand: Stand) -> None:
+    """A POST that never gets an answer waits no longer than the policy's budget (2 s), not
+    the 300 s read timeout; the stall is reported as a timeout after one try."""
+    stand.proxy.set("stall", 1000)
+    budget = RetryPolicy(attempts=3, backoff=FAST.backoff, total_seconds=2)
+    outcome: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            upload(stand.project, stand.index, stand.credentials, retry=budget, timeout=300)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=attempt)
+    worker.start()
+    worker.join(timeout=60)
+    if worker.is_alive():
+        stand.proxy.stop()  # frees the stalled request
+        worker.join()
+        pytest.fail("the stalled upload outlasted its 2 s budget by a minute")
+    assert len(outcome) == 1 and isinstance(outcome[0], IndexUnavailable), outcome
+    message = str(outcome[0])
+    assert "after 1 try over 2." in message
+    assert "timed out" in message
+    assert stand.proxy.served == 1

@@ -103,6 +103,26 @@ def test_only_publishing_jobs_get_id_token(path: Path) -> None:
             assert "upload_" in job
 
 
+@pytest.mark.parametrize("path", [ROOT / ".github" / "workflows" / "publish.yml", TEMPLATE])
+def test_verify_runs_apart_from_id_token_and_secrets(path: Path) -> None:
+    """Verification installs and runs the released code: never where a credential is."""
+    jobs = re.split(r"^  (?=[a-z_-]+:\n)", path.read_text().split("\njobs:\n", 1)[1], flags=re.M)
+    verifying = {job.split(":", 1)[0]: job for job in jobs if "verify_" in job}
+    assert sorted(verifying) == ["verify-pypi", "verify-testpypi"]
+    for name, job in verifying.items():
+        assert "id-token" not in job and "secrets." not in job and "environment:" not in job
+        assert re.search(r"^    permissions:\n      contents: read\n    steps:", job, re.M)
+        assert f"needs: {name.removeprefix('verify-')}\n" in job
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, TEMPLATE], ids=lambda p: p.name)
+def test_run_lines_take_values_from_the_environment_only(path: Path) -> None:
+    """No `${{ }}` and, in the template, no placeholder but the two that stand for fixed
+    text (`--package "$PACKAGE"` or nothing): values come from `env:`."""
+    lines = [re.sub("@(PACKAGE_ARG|POSARGS)@", "", line) for line in run_lines(path)]
+    assert not [line for line in lines if "${{" in line or "@" in line], lines
+
+
 def test_nox_lists_every_spec_session(make_project: Callable[..., Path]) -> None:
     project = make_project()
     result = run_nox(project, "-l")

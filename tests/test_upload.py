@@ -3,6 +3,7 @@ and a loopback stand-in for the 5xx answers no local index gives."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,13 @@ from releasekit._project import Project
 from releasekit._report import Reporter, set_reporter
 from releasekit._upload import _Sender, upload
 from releasekit.credentials import mint_token, resolve_credentials, token_credentials
-from releasekit.errors import CheckFailed, CredentialError, IndexUnavailable, UploadError
+from releasekit.errors import (
+    CheckFailed,
+    CredentialError,
+    IndexUnavailable,
+    ReleasekitError,
+    UploadError,
+)
 from releasekit.indexes import Index, IndexClient, RetryPolicy, resolve_index
 from releasekit.indexes.local import LocalIndex
 
@@ -297,3 +304,58 @@ def test_devpi(project: Project, devpi: str, monkeypatch: pytest.MonkeyPatch) ->
         upload(project, index, wrong)
     assert "HTTP 401" in str(caught.value)
     assert "DEVPI_PASSWORD" in str(caught.value)
+
+
+@pytest.fixture
+def hashless(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalIndex]:
+    """pypiserver with its hash fragments off: plain PEP 503 links, no #sha256."""
+    token = mint_token("testpypi")
+    with LocalIndex("testpypi", token, hashes=False) as server:
+        for key, value in server.environ().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("TEST_PYPI_API_TOKEN", token)
+        yield server
+
+
+def test_index_without_hashes_same_file_is_already_there(
+    project: Project, hashless: LocalIndex, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert set(listed(hashless.index).values()) == set()  # the index lists no hash at all
+    first = upload(project, "testpypi")
+    assert listed(hashless.index) == {r.distribution.filename: None for r in first}
+    again = upload(project, "testpypi")
+    assert [r.status for r in again] == ["already there", "already there"]
+    assert "Bump the version" not in capsys.readouterr().out
+    index = resolve_index("testpypi")
+    sender = _Sender(index, resolve_credentials(index), FAST, 30)
+    with IndexClient(index) as client:
+        statuses = [sender.send(d, client, project) for d in find_distributions(project.dist_dir)]
+    sender.close()
+    assert statuses == ["already there", "already there"]
+
+
+def test_index_without_hashes_different_file_names_both_hashes(
+    project: Project, hashless: LocalIndex
+) -> None:
+    noise = "".join(hashlib.sha256(str(n).encode()).hexdigest() + "\n" for n in range(200))
+    (project.root / "README.md").write_text("# Sample\n\n" + noise)  # compresses badly
+    build(project)
+    first = {r.distribution.filename: r.distribution.sha256 for r in upload(project, "testpypi")}
+    (project.root / "README.md").write_text("# Sample\n\nChanged after upload.\n")
+    rebuilt = {d.filename: d.sha256 for d in build(project)}
+    with pytest.raises(ReleasekitError) as caught:
+        upload(project, "testpypi")
+    text = str(caught.value)
+    assert "Bump the version" in text
+    # the rebuilt files are smaller: hashing the index's copy stops past the local size
+    assert "is larger than the local file" in text
+    (project.root / "README.md").write_text("# Sample\n\n" + noise * 2)  # larger this time
+    rebuilt = {d.filename: d.sha256 for d in build(project)}
+    with pytest.raises(UploadError) as caught:
+        upload(project, "testpypi")
+    text = str(caught.value)
+    changed = [name for name, digest in rebuilt.items() if digest != first[name]]
+    assert changed
+    for name in changed:
+        assert f"the index has sha256 {first[name]}" in text
+        assert rebuilt[name] in text

@@ -8,6 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from packaging.version import Version
+
 from releasekit._distributions import Distribution, check_dist_dir, parse_filename
 from releasekit._process import find_uv, run
 from releasekit._project import Project
@@ -48,6 +50,24 @@ def _egg_info_dirs(root: Path) -> set[Path]:
     return {*root.glob("*.egg-info"), *root.glob("src/*.egg-info")}
 
 
+def _check_built_version(project: Project, built: list[Path]) -> None:
+    """Refuse files that do not carry the version the project had when the build began."""
+    wrong = [
+        path.name
+        for path in built
+        if (parsed := parse_filename(path.name)) and parsed[1] != Version(project.version)
+    ]
+    if wrong:
+        raise BuildError(
+            f"The build of {project.name} {project.version} produced files of another version: "
+            f"{', '.join(wrong)}. The dist dir was left as it was.",
+            why="The version files changed while the build ran: another run set a version in "
+            "this checkout (build --version, release) or something edited them.",
+            fix="Run one build at a time per checkout (stamping runs wait for each other; a "
+            "plain build does not), check `git status`, then build again.",
+        )
+
+
 def build(project: Project) -> list[Distribution]:
     """Build ``project`` and return its sdist and wheel, now in the dist dir.
 
@@ -75,6 +95,7 @@ def build(project: Project) -> list[Distribution]:
                 fix="Fix the error it names; `python -m build` in the project reproduces it.",
             )
         built = [path for path in sorted(outdir.iterdir()) if parse_filename(path.name)]
+        _check_built_version(project, built)
         project.dist_dir.mkdir(parents=True, exist_ok=True)
         for path in stale_files(project):
             path.unlink()

@@ -25,6 +25,7 @@ from tomlkit.items import String, StringType
 
 from releasekit._distributions import Distribution
 from releasekit._git import Repository
+from releasekit._lock import checkout_lock
 from releasekit._project import Project, parse_version
 from releasekit.ci import detect as detect_ci
 from releasekit.errors import ConfigError, VersionError
@@ -220,18 +221,21 @@ def stamped(project: Project, version: str | None) -> Iterator[Project]:
 
     Yields the project with that version. On leaving the block in any way, including an
     exception, KeyboardInterrupt or SIGTERM, every stamped file is restored byte for byte.
+    The checkout's stamping lock (:func:`releasekit._lock.checkout_lock`) is held throughout:
+    another stamping run in the same checkout waits for this one.
     """
     if version is None or version == project.version:
         yield project
         return
-    edits = version_edits(project, version)
-    with sigterm_raises():
-        try:
-            for edit in edits:
-                write_bytes(edit.path, edit.after)
-            yield dataclasses.replace(project, version=version)
-        finally:
-            restore(edits)
+    with checkout_lock(project.root, f"stamping {project.name} {version}"):
+        edits = version_edits(project, version)
+        with sigterm_raises():
+            try:
+                for edit in edits:
+                    write_bytes(edit.path, edit.after)
+                yield dataclasses.replace(project, version=version)
+            finally:
+                restore(edits)
 
 
 def build_version(project: Project, version: str | None, dev: bool) -> str | None:

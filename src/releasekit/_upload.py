@@ -29,7 +29,6 @@ from releasekit.indexes import (
     USER_AGENT,
     Index,
     IndexClient,
-    IndexFile,
     RetryPolicy,
     http_event_hooks,
 )
@@ -78,11 +77,11 @@ def upload(
     policy = retry or RetryPolicy()
     results: list[UploadResult] = []
     with IndexClient(index, retry=policy) as client:
-        present = _files_by_name(client, project)
+        present = _listed_sha256(client, project, dists)
         conflicts = [
-            _conflict(dist, present[dist.filename], index)
+            _conflict(dist, remote, index)
             for dist in dists
-            if _differs(dist, present.get(dist.filename))
+            if (remote := present.get(dist.filename)) is not None and remote != dist.sha256
         ]
         if conflicts:
             raise UploadError(
@@ -91,8 +90,7 @@ def upload(
         sender = _Sender(index, credentials, policy, timeout)
         try:
             for dist in dists:
-                known = present.get(dist.filename)
-                if known is not None and known.sha256 == dist.sha256:
+                if present.get(dist.filename) == dist.sha256:
                     _log.debug(
                         "skip %s: %s lists it with sha256 %s, the same as the local file",
                         dist.filename,
@@ -116,18 +114,24 @@ def upload(
     return results
 
 
-def _files_by_name(client: IndexClient, project: Project) -> dict[str, IndexFile]:
-    return {item.filename: item for item in client.project_files(project.name)}
+def _listed_sha256(
+    client: IndexClient, project: Project, dists: list[Distribution]
+) -> dict[str, str]:
+    """The sha256 of each of ``dists`` the index lists (hashed here if the index gives none)."""
+    listed = {item.filename: item for item in client.project_files(project.name)}
+    found = {}
+    for dist in dists:
+        item = listed.get(dist.filename)
+        remote = client.listed_sha256(item, dist.size) if item is not None else None
+        if remote is not None:
+            found[dist.filename] = remote
+    return found
 
 
-def _differs(dist: Distribution, known: IndexFile | None) -> bool:
-    return known is not None and known.sha256 is not None and known.sha256 != dist.sha256
-
-
-def _conflict(dist: Distribution, known: IndexFile, index: Index) -> UploadError:
+def _conflict(dist: Distribution, remote: str, index: Index) -> UploadError:
     return UploadError(
         f"{dist.filename} is already on {index.display} with different content: the index "
-        f"has sha256 {known.sha256}, the local file has sha256 {dist.sha256}.",
+        f"has sha256 {remote}, the local file has sha256 {dist.sha256}.",
         why="These files were built again after that version was uploaded; an index never "
         "lets a filename be reused with other content (PyPI not even after deletion).",
         fix="Bump the version (for example `nox -s release -- NEXT`, or build with --dev for "
@@ -213,19 +217,22 @@ class _Sender:
         self.index = index
         self.credentials = credentials
         self.retry = retry
+        self.timeout = timeout
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=10.0),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             auth=(credentials.username, credentials.password),
             follow_redirects=False,
-            trust_env=False,
+            trust_env=True,
             event_hooks=http_event_hooks(),
         )
 
     def close(self) -> None:
         self._http.close()
 
-    def _post(self, dist: Distribution, form: dict[str, list[str]]) -> httpx.Response:
+    def _post(
+        self, dist: Distribution, form: dict[str, list[str]], budget: float
+    ) -> httpx.Response:
         reporter = get_reporter()
         with (
             dist.path.open("rb") as handle,
@@ -241,6 +248,7 @@ class _Sender:
                         "application/octet-stream",
                     )
                 },
+                timeout=httpx.Timeout(min(self.timeout, budget), connect=min(10.0, budget)),
             )
         if response.status_code >= 500:
             response.raise_for_status()  # transient: RetryPolicy tries again
@@ -251,7 +259,7 @@ class _Sender:
         form = _form(dist)
         started = time.perf_counter()
         response = self.retry.run(
-            lambda: self._post(dist, form), f"upload {dist.filename}", self.index
+            lambda budget: self._post(dist, form, budget), f"upload {dist.filename}", self.index
         )
         status = response.status_code
         if status in (200, 201):
@@ -262,8 +270,8 @@ class _Sender:
             return "uploaded"
         text = _response_text(response)
         if status == 409 or (status == 400 and "already exist" in text.lower()):
-            known = _files_by_name(client, project).get(dist.filename)
-            if known is not None and known.sha256 == dist.sha256:
+            remote = _listed_sha256(client, project, [dist]).get(dist.filename)
+            if remote == dist.sha256:
                 _log.debug(
                     "%s refused %s (HTTP %d), and lists it with the same sha256: counted as "
                     "already there",
@@ -275,8 +283,8 @@ class _Sender:
                     f"{dist.filename} is already there (same sha256, uploaded meanwhile)."
                 )
                 return "already there"
-            if known is not None and known.sha256 is not None:
-                raise _conflict(dist, known, self.index)
+            if remote is not None:
+                raise _conflict(dist, remote, self.index)
         raise explain_refusal(status, text, self.index, dist, self.credentials.source)
 
 

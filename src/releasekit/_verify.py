@@ -7,7 +7,6 @@ configuration is ignored, so nothing can come from anywhere else.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 import time
@@ -171,20 +170,14 @@ def _missing_files(
         if item is None:
             missing.append(dist)
             continue
-        remote = item.sha256
-        if remote is None:  # the index gives no hash: fetch the file and hash it
-            _log.debug(
-                "%s lists %s without a sha256: downloading it to hash", index.name, dist.filename
-            )
-            response = client.get(item.url)
-            if response.status_code == 404:
-                missing.append(dist)
-                continue
-            remote = hashlib.sha256(response.content).hexdigest()
-        if remote.lower() != dist.sha256:
+        remote = client.listed_sha256(item, dist.size)
+        if remote is None:
+            missing.append(dist)
+            continue
+        if remote != dist.sha256:
             raise VerifyError(
                 f"{dist.filename} on {index.display} is not the local file: the index has "
-                f"sha256 {remote.lower()}, the local file has sha256 {dist.sha256}.",
+                f"sha256 {remote}, the local file has sha256 {dist.sha256}.",
                 why="The dist dir was rebuilt after the upload (a rebuild changes the bytes), "
                 "or another upload of this version came first. An index never replaces a file.",
                 fix="Bump the version, build, upload and verify again; a version number can "

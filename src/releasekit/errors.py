@@ -129,3 +129,7 @@ class PackagesFailed(ReleasekitError):
             "acts on one package).",
         )
         self.failures = failures
+
+
+class CheckoutLocked(ReleasekitError):
+    """Another releasekit run is setting a version in this checkout (build or release)."""

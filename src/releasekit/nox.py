@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -120,6 +121,7 @@ def run(session: nox.Session, action: Callable[[], object]) -> None:
 def _build(session: nox.Session, overrides: Overrides) -> None:
     """Build the sdist and wheel into the dist dir; prints each file's size and sha256."""
     from releasekit._build import build
+    from releasekit._lock import checkout_lock
     from releasekit._stamp import build_version, stamped
 
     parser = arguments(session, "Build the sdist and the wheel.")
@@ -131,7 +133,9 @@ def _build(session: nox.Session, overrides: Overrides) -> None:
         with stamped(project, build_version(project, args.version, args.dev)) as stamp:
             build(stamp)
 
-    for_each(projects(args, overrides), build_one)
+    stamping = args.version is not None or args.dev
+    with checkout_lock(Path.cwd(), "build --version") if stamping else nullcontext():
+        for_each(projects(args, overrides), build_one)  # loaded under the lock: not stamped
 
 
 def _check_dist(session: nox.Session, overrides: Overrides) -> None:
@@ -245,6 +249,7 @@ def _rehearse(session: nox.Session, overrides: Overrides) -> None:
 
 def _release(session: nox.Session, overrides: Overrides) -> None:
     """Release VERSION: guards, version set everywhere, changelog, one commit and one tag."""
+    from releasekit._lock import checkout_lock
     from releasekit._release import release
 
     parser = arguments(
@@ -257,21 +262,22 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
         "--no-index-check", action="store_true", help="go on when PyPI cannot be reached"
     )
     args = parser.parse_args(session.posargs)
-    chosen = projects(args, overrides)
-    if len(chosen) > 1:
-        raise UsageError(
-            "release acts on one package; this monorepo has "
-            + ", ".join(p.name for p in chosen)
-            + ".",
-            fix="Name it: `nox -s release -- VERSION --package NAME`.",
+    with checkout_lock(Path.cwd(), f"release {args.version}"):
+        chosen = projects(args, overrides)
+        if len(chosen) > 1:
+            raise UsageError(
+                "release acts on one package; this monorepo has "
+                + ", ".join(p.name for p in chosen)
+                + ".",
+                fix="Name it: `nox -s release -- VERSION --package NAME`.",
+            )
+        release(
+            chosen[0],
+            args.version,
+            push=args.push,
+            dry_run=args.dry_run,
+            index_check=not args.no_index_check,
         )
-    release(
-        chosen[0],
-        args.version,
-        push=args.push,
-        dry_run=args.dry_run,
-        index_check=not args.no_index_check,
-    )
 
 
 def _yank(session: nox.Session, overrides: Overrides) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from importlib.resources import files
 from pathlib import Path
@@ -11,6 +12,7 @@ from releasekit._project import Project
 from releasekit.errors import ConfigError, UsageError
 
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
+_PEP508_NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
 
 
 def workflow_text(project: Project, repository: str, root: Path, *, monorepo: bool) -> str:
@@ -18,7 +20,8 @@ def workflow_text(project: Project, repository: str, root: Path, *, monorepo: bo
 
     ``repository`` is the GitHub ``owner/name`` allowed to publish; ``root`` is the
     repository's top directory (paths in the workflow are relative to it); ``monorepo``
-    adds ``--package NAME`` to every session.
+    adds ``--package "$PACKAGE"`` to every session. Every value is validated and quoted;
+    ``run:`` lines see values only through environment variables.
     """
     if not _REPOSITORY.fullmatch(repository):
         raise UsageError(
@@ -32,14 +35,35 @@ def workflow_text(project: Project, repository: str, root: Path, *, monorepo: bo
             f"The dist dir {project.dist_dir} is outside the repository {root}.",
             fix="Run init_ci from the repository's top directory.",
         ) from None
-    package = f" --package {project.normalized_name}" if monorepo else ""
+    if not _PEP508_NAME.fullmatch(project.name):
+        raise ConfigError(
+            f"The project name {project.name!r} is not a valid package name.",
+            why="Names may hold only letters, digits, '.', '-' and '_', and start and end with "
+            "a letter or digit (PEP 508); indexes refuse any other, and init_ci writes the "
+            "name into the workflow and its file name.",
+            fix="Correct [project] name in pyproject.toml.",
+        )
+    tag_glob, branch = project.tag("*"), project.settings.release_branch
+    for what, value in (
+        ("tag-format", tag_glob),
+        ("release-branch", branch),
+        ("dist-dir", dist_dir),
+    ):
+        if "${{" in value or any(ord(c) < 32 for c in value):
+            raise ConfigError(
+                f"[tool.releasekit] {what} {value!r} holds '${{{{' or a control character.",
+                why="GitHub would evaluate it as an expression, or it would break the workflow.",
+                fix=f"Choose a plain {what}.",
+            )
+    package = ' --package "$PACKAGE"' if monorepo else ""
     values = {
         "NAME": project.normalized_name,
-        "TAG_GLOB": project.tag("*"),
-        "BRANCH": project.settings.release_branch,
+        "TAG_GLOB": json.dumps(tag_glob),
+        "BRANCH": json.dumps(branch),
         "REPOSITORY": repository,
         "RELEASEKIT": f"releasekit=={__version__}",
-        "DIST_DIR": dist_dir,
+        "DIST_DIR": json.dumps(f"{dist_dir}/"),
+        "PACKAGE_ENV": f"\n  PACKAGE: {json.dumps(project.normalized_name)}" if monorepo else "",
         "PACKAGE_ARG": package,
         "POSARGS": f" --{package}" if package else "",
     }

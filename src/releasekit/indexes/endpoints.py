@@ -162,6 +162,32 @@ def resolve_index(name: str, configured: Mapping[str, IndexSettings] | None = No
             fix=f"Set upload-url and simple-url in [tool.releasekit.indexes.{name}], or "
             f"{index.env_prefix}UPLOAD_URL and {index.env_prefix}SIMPLE_URL.",
         )
+    for what, url, variable in (("upload", upload, "UPLOAD_URL"), ("simple", simple, "SIMPLE_URL")):
+        problem = url_problem(url)
+        if problem:
+            raise ConfigError(
+                f"The {what} URL of index {name!r} is not a valid URL: {problem}.",
+                fix=f"Correct {index.env_prefix}{variable} or {what}-url in "
+                f"[tool.releasekit.indexes.{name}]: http:// or https://, a host, an optional "
+                "port, a path.",
+            )
     if not simple.endswith("/"):
         simple += "/"
     return Index(index.name, upload, simple, index.token_env, index.username)
+
+
+def url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable as an index URL (None: nothing); never repeats the URL."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return str(exc).lower()
+    if parts.scheme not in ("http", "https"):
+        scheme = f"{parts.scheme}://" if parts.scheme else "missing"
+        return f"the scheme is {scheme}, not http:// or https://"
+    if not parts.hostname:
+        return "it has no host"
+    if port == 0:
+        return "port 0"
+    return None

@@ -40,7 +40,7 @@ class _QuietHandler(WSGIRequestHandler):
         """Keep request logs off the terminal."""
 
 
-def _pypiserver_app(root: Path, password_file: Path) -> Any:
+def _pypiserver_app(root: Path, password_file: Path, *, hashes: bool) -> Any:
     import pypiserver
 
     with _import_lock:  # pypiserver builds each app by re-importing a module
@@ -49,6 +49,7 @@ def _pypiserver_app(root: Path, password_file: Path) -> Any:
             password_file=str(password_file),
             authenticate=["update"],
             disable_fallback=True,
+            hash_algo="sha256" if hashes else None,
         )
 
 
@@ -128,14 +129,22 @@ class LocalIndex:
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Packages live in
     ``root`` (a temporary directory, removed on stop, unless given). With ``pypi_rules``,
     authenticated uploads PyPI would refuse are refused with PyPI's 400 (``rehearse`` sets it).
+    With ``hashes=False`` its pages are plain PEP 503 links with no ``#sha256=`` fragment.
     """
 
     def __init__(
-        self, name: str, token: str, root: Path | None = None, *, pypi_rules: bool = False
+        self,
+        name: str,
+        token: str,
+        root: Path | None = None,
+        *,
+        pypi_rules: bool = False,
+        hashes: bool = True,
     ) -> None:
         self.name = name
         self.token = token
         self.pypi_rules = pypi_rules
+        self.hashes = hashes
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix=f"releasekit-{name}-")) if root is None else root
         self._server: _ThreadingServer | None = None
@@ -178,7 +187,7 @@ class LocalIndex:
         htpasswd = HtpasswdFile(str(password_file), new=True)
         htpasswd.set_password("__token__", self.token)
         htpasswd.save()
-        app = _pypiserver_app(packages, password_file)
+        app = _pypiserver_app(packages, password_file, hashes=self.hashes)
         if self.pypi_rules:
             app = _PyPIRules(app, packages, self.token)
         self._server = make_server(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin
@@ -11,9 +13,11 @@ import httpx
 from packaging.version import Version
 
 from releasekit._distributions import parse_filename
-from releasekit.errors import IndexUnavailable
+from releasekit.errors import DistributionError, IndexUnavailable
 from releasekit.indexes.endpoints import USER_AGENT, Index, http_event_hooks
 from releasekit.indexes.retry import RetryPolicy, describe_http_failure
+
+_log = logging.getLogger(__name__)
 
 _JSON = "application/vnd.pypi.simple.v1+json"
 _ACCEPT = f"{_JSON}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
@@ -111,12 +115,13 @@ class IndexClient:
     ) -> None:
         self.index = index
         self.retry = retry or RetryPolicy()
+        self.timeout = timeout
         self._http = httpx.Client(
             timeout=timeout,
             follow_redirects=True,
             headers={"Accept": _ACCEPT, "Cache-Control": "no-cache", "User-Agent": USER_AGENT},
             transport=transport,
-            trust_env=False,
+            trust_env=True,
             event_hooks=http_event_hooks(),
         )
 
@@ -133,13 +138,46 @@ class IndexClient:
     def get(self, url: str) -> httpx.Response:
         """GET ``url`` with retries; raises on any status >= 400 other than 404."""
 
-        def fetch() -> httpx.Response:
-            response = self._http.get(url)
+        def fetch(budget: float) -> httpx.Response:
+            response = self._http.get(url, timeout=min(self.timeout, budget))
             if response.status_code != 404:
                 response.raise_for_status()
             return response
 
         return self.retry.run(fetch, f"read {url}", self.index)
+
+    def listed_sha256(self, item: IndexFile, max_bytes: int) -> str | None:
+        """The sha256 of a listed file: the index's own, or when the page gives no hash
+        (plain PEP 503), the file's, downloaded and hashed as a stream. None when the file
+        is gone (404). A file over ``max_bytes`` (the local file's size) is not read further:
+        :class:`DistributionError`, it cannot be the local file.
+        """
+        if item.sha256 is not None:
+            return item.sha256.lower()
+        _log.debug(
+            "%s lists %s without a sha256: downloading it to hash", self.index.name, item.filename
+        )
+
+        def download(budget: float) -> str | None:
+            digest, size = hashlib.sha256(), 0
+            with self._http.stream("GET", item.url, timeout=min(self.timeout, budget)) as answer:
+                if answer.status_code == 404:
+                    return None
+                answer.raise_for_status()
+                for chunk in answer.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise DistributionError(
+                            f"{item.filename} on {self.index.display} is larger than the local "
+                            f"file ({max_bytes:,} B), so it is not the local file.",
+                            why="The index holds another file under this name; an index never "
+                            "lets a filename be reused with other content.",
+                            fix="Bump the version, build and upload again.",
+                        )
+                    digest.update(chunk)
+            return digest.hexdigest()
+
+        return self.retry.run(download, f"download {item.filename} to hash it", self.index)
 
     def project_files(self, name: str) -> list[IndexFile]:
         """Every file the index lists for project ``name`` ([] when the project is unknown)."""
