@@ -34,6 +34,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Literal
 
@@ -240,12 +241,10 @@ def _search(view: _View, budget: _Budget) -> Iterator[_Hit]:
     yield from _candidates(view, joined, budget)
     if view.depth >= _MAX_DEPTH:
         return
-    for inner in (
-        *_utf16(view, budget),
-        *_gzip_members(view, budget),
-        *_base64_runs(view, joined, budget),
+    for inner in chain(
+        _utf16(view, budget), _gzip_members(view, budget), _base64_runs(view, joined, budget)
     ):
-        yield from _search(inner, budget)
+        yield from _search(inner, budget)  # one decoded view in memory at a time per level
 
 
 def _identify(candidate: str) -> tuple[Kind, str, str | None, int] | None:
