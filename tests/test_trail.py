@@ -140,15 +140,15 @@ def test_a_retry_is_a_decision_in_the_trail(trail: Callable[[bool], None]) -> No
     index = Index("x", "http://127.0.0.1:9/", "http://127.0.0.1:9/simple/")
     policy = RetryPolicy(attempts=2, backoff=Backoff(first=0.01, cap=0.01), total_seconds=10)
 
-    def refused() -> None:
+    def refused(_budget: float) -> None:
         raise httpx.ConnectError("refused")
 
     trail(True)
     with captured() as buffer, pytest.raises(IndexUnavailable):
         policy.run(refused, "read the page", index)
     assert re.fullmatch(
-        r"\[indexes\.retry\] read the page at x \(\S+\) failed \(connection refused or host "
-        r"unreachable\); try 2 of 2 in 0\.01 s\n",
+        r"\[indexes\.retry\] read the page at x \(\S+\) failed \(connection failed or host "
+        r"unreachable \(refused\)\); try 2 of 2 in 0\.01 s\n",
         buffer.getvalue(),
     ), buffer.getvalue()
 

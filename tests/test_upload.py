@@ -3,7 +3,9 @@ and a loopback stand-in for the 5xx answers no local index gives."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import shutil
 import socket
 import subprocess
@@ -16,13 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
 
 from conftest import git, write_project
 from releasekit._build import build
 from releasekit._distributions import find_distributions
 from releasekit._polling import Backoff, poll
 from releasekit._project import Project
-from releasekit._report import Reporter, set_reporter
+from releasekit._report import Reporter, get_reporter, set_reporter
 from releasekit._upload import _Sender, upload
 from releasekit.credentials import mint_token, resolve_credentials, token_credentials
 from releasekit.errors import (
@@ -204,6 +207,56 @@ def test_transient_failures_are_retried(project: Project) -> None:
         assert flaky.posts == 3
     finally:
         flaky.close()
+
+
+class _Echo:
+    """A loopback index that refuses uploads with a body echoing the Authorization header,
+    as some proxies and index servers do (no real local index does)."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                value = self.headers["Authorization"]
+                body = f"Bad request headers: Authorization: {value}; credentials {value[6:]}"
+                self.send_response(403, "Forbidden")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.index = Index("testpypi", url, url + "simple/")
+
+
+def test_an_index_echoing_the_authorization_header_is_shown_redacted(project: Project) -> None:
+    echo = _Echo()
+    token = mint_token("testpypi")
+    basic = base64.b64encode(f"__token__:{token}".encode()).decode()
+    buffer = io.StringIO()
+    set_reporter(Reporter(Console(file=buffer, width=400), plain=True))
+    try:
+        creds = token_credentials(token, echo.index, "TEST_PYPI_API_TOKEN")
+        with pytest.raises(UploadError) as caught:
+            upload(project, echo.index, creds, retry=FAST)
+        get_reporter().error(caught.value)
+    finally:
+        echo.server.shutdown()
+        echo.server.server_close()
+    output = buffer.getvalue()
+    assert "HTTP 403" in output and "Authorization: Basic ****; credentials ****" in output
+    for secret in (token, basic):
+        for start in range(len(secret) - 19):
+            assert secret[start : start + 20] not in output
 
 
 # --- devpi-server: PEP 691 JSON, 200 on identical re-upload, 409 on different content ---

@@ -1,11 +1,15 @@
-"""Masks anything token-shaped, and every secret registered at run time, in text."""
+"""Masks anything token-shaped, every secret registered at run time in the forms it travels
+in (as is, URL-encoded, in an HTTP Basic ``Authorization`` value), and every
+``Authorization`` header value, in text."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 #: A PyPI API token: ``pypi-`` and a base64url macaroon. Shorter runs are left alone.
 TOKEN_PATTERN = re.compile(r"pypi-[A-Za-z0-9_\-]{16,}")
@@ -13,23 +17,63 @@ TOKEN_PATTERN = re.compile(r"pypi-[A-Za-z0-9_\-]{16,}")
 JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+")
 #: The password in a URL's userinfo (``scheme://user:password@host``).
 URL_PASSWORD_PATTERN = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
+#: The value of an ``Authorization`` header (``Basic ...``, ``Bearer ...``), also as a JSON
+#: or Python mapping entry: the scheme stays readable, the credentials do not.
+AUTHORIZATION_PATTERN = re.compile(
+    r"""(?P<name>\bauthorization["']?\s*[:=]\s*["']?)"""
+    r"""(?P<scheme>(?:basic|bearer|token|digest|negotiate)\s+)?[^\s"',;]+""",
+    re.IGNORECASE,
+)
+#: ``__token__:pypi-`` in base64: the start of any PyPI token's Basic credentials.
+BASIC_TOKEN_PATTERN = re.compile(r"X190b2tlbl9fOnB5cGkt[A-Za-z0-9+/_\-]*=*")
 MASK = "pypi-****"
 _MIN_SECRET = 6
+_TOKEN_USERNAME = "__token__"  # noqa: S105 - the fixed username of token uploads
 _secrets: set[str] = set()
 
 
 def register_secret(secret: str) -> None:
-    """Mask ``secret`` wherever it appears in later output (passwords that are not tokens)."""
+    """Mask ``secret`` wherever it appears in later output (passwords that are not tokens),
+    also URL-encoded, as the password of ``__token__`` Basic credentials, and in base64
+    at any of the three byte offsets it can have inside longer base64 text."""
     secret = secret.strip()
-    if len(secret) >= _MIN_SECRET:
-        _secrets.add(secret)
+    if len(secret) < _MIN_SECRET:
+        return
+    _secrets.add(secret)
+    for encoded in (quote(secret, safe=""), quote_plus(secret)):
+        _secrets.add(encoded)
+        _secrets.add(re.sub(r"%[0-9A-F]{2}", lambda escape: escape.group().lower(), encoded))
+    _add_base64(f"{_TOKEN_USERNAME}:{secret}".encode())
+    raw = secret.encode()
+    for offset in range(3):
+        whole = base64.b64encode(bytes(offset) + raw).decode()
+        start, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
+        _add_base64(whole[start:end].encode(), encoded=True)
+
+
+def register_credentials(username: str, password: str) -> None:
+    """:func:`register_secret` for ``password``, and mask the Basic credentials
+    ``username:password`` (the username alone stays readable)."""
+    register_secret(password)
+    if len(password.strip()) >= _MIN_SECRET:
+        _add_base64(f"{username}:{password.strip()}".encode())
+
+
+def _add_base64(data: bytes, *, encoded: bool = False) -> None:
+    """Mask base64 ``data`` (``encoded``) or the base64 of ``data``, in both alphabets."""
+    text = (data if encoded else base64.b64encode(data)).decode()
+    for form in (text, text.translate(str.maketrans("+/", "-_")), text.rstrip("=")):
+        if len(form) >= _MIN_SECRET:
+            _secrets.add(form)
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every token-shaped string, registered secret and URL password
-    masked."""
+    """Return ``text`` with every token-shaped string, registered secret (in its encoded
+    forms too), URL password and ``Authorization`` header value masked."""
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, "****")
+    text = AUTHORIZATION_PATTERN.sub(lambda m: f"{m['name']}{m['scheme'] or ''}****", text)
+    text = BASIC_TOKEN_PATTERN.sub("****", text)
     text = TOKEN_PATTERN.sub(MASK, text)
     text = URL_PASSWORD_PATTERN.sub(r"\1****@", text)
     return JWT_PATTERN.sub("****", text)

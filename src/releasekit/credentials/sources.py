@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from releasekit._redaction import register_secret
+from releasekit._redaction import register_credentials
 from releasekit.ci import detect as detect_ci
 from releasekit.credentials.tokens import (
     TOKEN_PREFIX,
@@ -61,11 +61,12 @@ def token_credentials(
 ) -> Credentials:
     """Credentials from ``secret`` found in ``source``, checked offline for ``index``.
 
-    The secret is registered for redaction first. A value that does not look like a PyPI
-    token is accepted only for indexes other than PyPI and TestPyPI.
+    The secret (and its Basic form with ``username``) is registered for redaction first. A
+    value that does not look like a PyPI token is accepted only for indexes other than PyPI
+    and TestPyPI.
     """
     secret = secret.strip()
-    register_secret(secret)
+    register_credentials(username, secret)
     public = expected_location(index) is not None
     if not public and not secret.startswith(TOKEN_PREFIX):
         return Credentials(username, secret, source)

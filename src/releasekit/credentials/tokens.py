@@ -167,8 +167,9 @@ def _fields(data: bytes, pos: int) -> tuple[list[tuple[int, bytes]], int]:
         pos += length
 
 
-def _macaroon(data: bytes) -> tuple[str, list[bytes]]:
-    """(location, first-party caveats) of a V2 binary macaroon (pymacaroons' format)."""
+def _macaroon(data: bytes) -> tuple[str, list[bytes], int]:
+    """(location, first-party caveats, end) of the V2 binary macaroon (pymacaroons' format)
+    that ``data`` begins with; ``end`` is where its signature ends."""
     if not data or data[0] != 2:
         raise _Malformed("it is not a version 2 macaroon")
     header, pos = _fields(data, 1)
@@ -182,12 +183,26 @@ def _macaroon(data: bytes) -> tuple[str, list[bytes]]:
         if not section:
             break
         caveats += [value for kind, value in section if kind == 2]
-    signature, pos = _fields(data + b"\x00", pos)  # the signature has no end marker
-    if [kind for kind, _ in signature] != [6] or len(signature[0][1]) != 32:
+    if data[pos : pos + 2] != b"\x06\x20" or pos + 34 > len(data):  # no end marker follows
         raise _Malformed("its signature is missing or truncated")
-    if pos != len(data) + 1:
-        raise _Malformed("it has bytes after the signature")
-    return location, caveats
+    return location, caveats, pos + 34
+
+
+def _location(data: bytes) -> str | None:
+    """The location field of a V2 macaroon's header, read from its first bytes alone."""
+    if not data or data[0] != 2:
+        return None
+    try:
+        kind, pos = _uvarint(data, 1)
+        length, pos = _uvarint(data, pos)
+    except _Malformed:
+        return None
+    if kind != 1 or pos + length > len(data):
+        return None
+    try:
+        return data[pos : pos + length].decode("ascii")
+    except UnicodeDecodeError:
+        return None
 
 
 def read_token(secret: str, source: str = "the token") -> TokenInfo:
@@ -201,9 +216,56 @@ def read_token(secret: str, source: str = "the token") -> TokenInfo:
     if not secret.startswith(TOKEN_PREFIX):
         raise _not_a_token(source, "it does not start with `pypi-`")
     try:
-        location, caveats = _macaroon(_b64url_decode(secret[len(TOKEN_PREFIX) :]))
+        data = _b64url_decode(secret[len(TOKEN_PREFIX) :])
+        location, caveats, end = _macaroon(data)
+        if end != len(data):
+            raise _Malformed("it has bytes after the signature")
     except _Malformed as exc:
         raise _not_a_token(source, str(exc)) from None
+    return _token_info(location, caveats)
+
+
+def token_at(text: str) -> tuple[TokenInfo, int] | None:
+    """The PyPI API token ``text`` begins with, though more text may follow it: what the
+    token says about itself and its length in characters; None when there is no whole one.
+
+    The macaroon's own structure says where it ends, so a token run together with other
+    characters (string literals joined, decoded data) is found exactly.
+    """
+    body = _token_body(text)
+    if body is None:
+        return None
+    try:
+        location, caveats, end = _macaroon(_b64url_decode(body))
+    except _Malformed:
+        return None
+    return _token_info(location, caveats), len(TOKEN_PREFIX) + -(-end * 4 // 3)
+
+
+def token_location(text: str) -> str | None:
+    """The location written in the token ``text`` begins with, also when it is cut short
+    (None unless it begins like a macaroon); nothing says the rest is a token."""
+    body = _token_body(text)
+    if body is None:
+        return None
+    try:
+        return _location(_b64url_decode(body[: len(body) - len(body) % 4]))
+    except _Malformed:
+        return None
+
+
+def _token_body(text: str) -> str | None:
+    """The base64url run after ``pypi-`` at the start of ``text``, cut to a decodable length."""
+    if not text.startswith(TOKEN_PREFIX):
+        return None
+    run = _B64URL.match(text, len(TOKEN_PREFIX))
+    if run is None:
+        return None
+    body = run.group()
+    return body[:-1] if len(body) % 4 == 1 else body
+
+
+def _token_info(location: str, caveats: list[bytes]) -> TokenInfo:
     info: dict[str, Any] = {"location": location}
     for raw in caveats:
         try:
@@ -211,7 +273,11 @@ def read_token(secret: str, source: str = "the token") -> TokenInfo:
         except (UnicodeDecodeError, json.JSONDecodeError):
             info["unknown_caveats"] = info.get("unknown_caveats", 0) + 1
             continue
-        if not _apply_caveat(caveat, info):
+        try:
+            known = _apply_caveat(caveat, info)
+        except (TypeError, ValueError, OverflowError):  # a known tag with unreadable values
+            known = False
+        if not known:
             info["unknown_caveats"] = info.get("unknown_caveats", 0) + 1
     return TokenInfo(**info)
 
@@ -225,8 +291,9 @@ def _apply_caveat(caveat: Any, info: dict[str, Any]) -> bool:
         info["project_names"] = mine if known is None else known & mine
 
     def expiry(expires_at: Any, not_before: Any) -> None:
-        info["expires_at"] = min(int(expires_at), info.get("expires_at") or int(expires_at))
-        info["not_before"] = max(int(not_before), info.get("not_before") or int(not_before))
+        end, start = int(expires_at), int(not_before)
+        info["expires_at"] = min(end, info.get("expires_at") or end)
+        info["not_before"] = max(start, info.get("not_before") or start)
 
     if isinstance(caveat, list) and caveat and isinstance(caveat[0], int):
         tag, fields = caveat[0], caveat[1:]
