@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import configparser
 import csv
-import gzip
-import posixpath
 import re
 import struct
 import tarfile
@@ -35,7 +33,7 @@ _STORED_OR_DEFLATED = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 _METHODS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma", 93: "zstandard"}
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 _ENTRY_POINT_NAME = re.compile(r"[\w.-]+")
-_READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile, tarfile.TarError)
+READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile, tarfile.TarError)
 
 
 @dataclass
@@ -55,18 +53,18 @@ class Archive:
     dist_info: str = ""
 
 
-def _refuse(archive: Archive, problem: str) -> Archive:
+def refuse(archive: Archive, problem: str) -> Archive:
     archive.problems.append(problem)
     archive.safe = False
     return archive
 
 
-def _bound(compressed: int) -> int:
+def ratio_bound(compressed: int) -> int:
     """The largest uncompressed size PyPI accepts for a file of ``compressed`` bytes."""
     return max(RATIO_MIN_SIZE, RATIO_LIMIT * compressed)
 
 
-def _bomb(total: int, compressed: int) -> str:
+def bomb_problem(total: int, compressed: int) -> str:
     return (
         f"its contents expand to {total:,} bytes from {compressed:,} (ratio over "
         f"{RATIO_LIMIT} above {RATIO_MIN_SIZE // MIB} MiB): PyPI refuses it as a "
@@ -91,10 +89,18 @@ def path_problem(name: str) -> str | None:
     return None
 
 
+def top_directory(names: frozenset[str]) -> str | None:
+    """The one top-level directory of an sdist's member ``names``, or None."""
+    tops = {name.split("/")[0] for name in names}
+    return tops.pop() if len(tops) == 1 and any("/" in name for name in names) else None
+
+
 def inspect(path: Path) -> Archive:
     """Inspect a wheel (``.whl``) or an sdist (``.tar.gz``, ``.zip``) within hard bounds."""
     if path.name.endswith(".tar.gz"):
-        return _inspect_tar(path)
+        from releasekit._tarballs import inspect_tar  # it builds on this module
+
+        return inspect_tar(path)
     return _inspect_zip(path, wheel=path.name.endswith(".whl"))
 
 
@@ -192,7 +198,7 @@ def read_capped(handle: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | str:
     try:
         with handle.open(info) as member:
             data = member.read(MEMBER_CAP + 1)
-    except (*_READ_ERRORS, NotImplementedError) as exc:
+    except (*READ_ERRORS, NotImplementedError) as exc:
         return f"{info.filename} cannot be read ({exc})"
     if len(data) > MEMBER_CAP:
         return f"{info.filename} is over the {MEMBER_CAP // MIB} MiB read"
@@ -204,15 +210,15 @@ def _inspect_zip(path: Path, *, wheel: bool) -> Archive:
     size = path.stat().st_size
     try:
         handle = zipfile.ZipFile(path)
-    except (*_READ_ERRORS, struct.error) as exc:
-        return _refuse(archive, f"unreadable (not a ZIP archive: {exc}); rebuild it")
+    except (*READ_ERRORS, struct.error) as exc:
+        return refuse(archive, f"unreadable (not a ZIP archive: {exc}); rebuild it")
     with handle:
         infos = handle.infolist()
         if len(infos) > MAX_ENTRIES:
-            return _refuse(archive, f"it lists {len(infos):,} entries, over {MAX_ENTRIES:,}")
+            return refuse(archive, f"it lists {len(infos):,} entries, over {MAX_ENTRIES:,}")
         total = sum(info.file_size for info in infos)
-        if total > _bound(size):
-            return _refuse(archive, _bomb(total, size))
+        if total > ratio_bound(size):
+            return refuse(archive, bomb_problem(total, size))
         methods = sorted(
             {
                 _METHODS.get(info.compress_type, f"number {info.compress_type}")
@@ -221,7 +227,7 @@ def _inspect_zip(path: Path, *, wheel: bool) -> Archive:
             }
         )
         if methods:
-            return _refuse(
+            return refuse(
                 archive,
                 f"it uses the compression method {', '.join(methods)}; PyPI accepts only "
                 "stored and deflated members: rebuild it with a standard build backend",
@@ -287,7 +293,7 @@ def _wheel_members(handle: zipfile.ZipFile, filename: str, archive: Archive) -> 
 
 
 def _zip_sdist_members(handle: zipfile.ZipFile, archive: Archive) -> None:
-    top = _top(archive.names)
+    top = top_directory(archive.names)
     if top is None:
         archive.problems.append("it has more than one top-level directory")
         return
@@ -320,104 +326,3 @@ def entry_point_problems(data: bytes) -> list[str]:
         for name in parser[section]
         if not _ENTRY_POINT_NAME.fullmatch(name)
     ]
-
-
-def _top(names: frozenset[str]) -> str | None:
-    tops = {name.split("/")[0] for name in names}
-    return tops.pop() if len(tops) == 1 and any("/" in name for name in names) else None
-
-
-# --- tar ----------------------------------------------------------------------------------
-
-
-def _tar_size(header: bytes) -> int:
-    field_ = header[124:136]
-    if field_[0] & 0x80:  # base-256
-        return int.from_bytes(field_[1:], "big")
-    text = field_.split(b"\0", 1)[0].strip() or b"0"
-    return int(text, 8)
-
-
-def _walk_tar_headers(path: Path) -> str | None:
-    """Read only the headers of a .tar.gz, skipping member data as a stream: a problem when
-    the declared contents pass PyPI's ratio bound or an extended header is oversized."""
-    limit = _bound(path.stat().st_size)
-    position = 0
-    with gzip.open(path, "rb") as stream:
-        while True:
-            header = stream.read(512)
-            if len(header) < 512:
-                return "it ends inside a tar header"
-            if header == b"\0" * 512:
-                return None
-            try:
-                size = _tar_size(header)
-            except ValueError:
-                return "it has a malformed tar header"
-            kind = header[156:157]
-            if kind in (b"x", b"g", b"L", b"K") and size > TAR_HEADER_CAP:
-                return f"it has an extended tar header of {size:,} bytes"
-            padded = -(-size // 512) * 512
-            position += 512 + padded
-            if position > limit:
-                return _bomb(position, path.stat().st_size)
-            while padded:
-                chunk = stream.read(min(padded, MIB))
-                if not chunk:
-                    return "it ends inside a member"
-                padded -= len(chunk)
-
-
-def _link_problem(member: tarfile.TarInfo, top: str) -> str | None:
-    target = member.linkname
-    if member.issym():
-        if target.startswith("/") or "\\" in target:
-            return f"link {member.name!r} points outside the archive ({target})"
-        target = posixpath.join(posixpath.dirname(member.name), target)
-    resolved = posixpath.normpath(target)
-    if resolved.startswith("../") or resolved == ".." or resolved.split("/")[0] != top:
-        return f"link {member.name!r} points outside the archive ({member.linkname})"
-    return None
-
-
-def _member_problem(member: tarfile.TarInfo, top: str) -> str | None:
-    if member.issparse():
-        return f"tar archive not accepted: {member.name!r} is a sparse member"
-    if problem := path_problem(member.name):
-        return problem
-    return _link_problem(member, top) if member.issym() or member.islnk() else None
-
-
-def _inspect_tar(path: Path) -> Archive:
-    archive = Archive()
-    try:
-        problem = _walk_tar_headers(path)
-    except (*_READ_ERRORS, gzip.BadGzipFile) as exc:
-        problem = f"not a gzip-compressed tar ({exc})"
-    if problem:
-        return _refuse(archive, f"unreadable ({problem}); rebuild it")
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            members = tar.getmembers()
-            names = frozenset(m.name.rstrip("/") for m in members)
-            top = _top(frozenset(m.name for m in members if m.name != "."))
-            archive.problems += [p for m in members if (p := _member_problem(m, top or ""))]
-            if top is None:
-                archive.problems.append("it has more than one top-level directory")
-            elif f"{top}/PKG-INFO" not in names:
-                archive.problems.append(f"{top}/PKG-INFO is missing")
-            else:
-                info = tar.getmember(f"{top}/PKG-INFO")
-                extracted = tar.extractfile(info) if info.size <= MEMBER_CAP else None
-                if extracted is None:
-                    archive.problems.append(
-                        f"{top}/PKG-INFO is not a file of at most {MEMBER_CAP // MIB} MiB"
-                    )
-                else:
-                    archive.metadata = extracted.read(MEMBER_CAP)
-            prefix = f"{top}/"
-            archive.names = frozenset(n.removeprefix(prefix) for n in names)
-    except (*_READ_ERRORS, gzip.BadGzipFile) as exc:
-        return _refuse(archive, f"unreadable ({exc}); rebuild it")
-    archive.safe = not archive.problems
-    return archive

@@ -2,7 +2,7 @@
 
 Each :class:`Rule` matches an HTTP status and/or words of the index's answer and gives the
 likely cause and the fix. The wordings come from PyPI and TestPyPI (warehouse), pypiserver
-and devpi (``reference/index-servers.md``); a new index kind's answers go into
+and devpi; a new index kind's answers go into
 :data:`RULES` above the generic ones at the end.
 """
 
