@@ -24,7 +24,8 @@ from twine.utils import DEFAULT_REPOSITORY, TEST_REPOSITORY
 from conftest import git, run_nox
 from releasekit._project import read_pyproject
 from releasekit._report import Reporter, set_reporter
-from releasekit._scan import MAX_CANDIDATES, MAX_GZIP_MEMBER, Finding, scan_secrets
+from releasekit._scan import scan_secrets
+from releasekit.credentials.search import MAX_CANDIDATES, MAX_GZIP_MEMBER, Finding
 from releasekit.indexes import web_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import secrets
 import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from packaging.utils import canonicalize_name
 
+from releasekit.credentials.macaroons import (
+    B64URL,
+    Malformed,
+    b64url_decode,
+    header_location,
+    parse_macaroon,
+)
 from releasekit.errors import CredentialError
 from releasekit.indexes import PYPI, TESTPYPI, Index, builtin_indexes, web_root
-
-if TYPE_CHECKING:
-    pass
 
 TOKEN_PREFIX = "pypi-"  # noqa: S105 - a prefix, not a secret
 TOKEN_USERNAME = "__token__"  # noqa: S105 - the fixed username of token uploads
 _INSTANCE_NAMES = {PYPI: "PyPI", TESTPYPI: "TestPyPI"}
-_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 # --- what a token is --------------------------------------------------------------------
@@ -121,90 +121,6 @@ def _when(timestamp: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-class _Malformed(ValueError):
-    """The token's bytes are not a macaroon; the message says what is wrong."""
-
-
-def _b64url_decode(text: str) -> bytes:
-    if not text:
-        raise _Malformed("nothing follows `pypi-`")
-    if not _B64URL.fullmatch(text):
-        raise _Malformed("it has characters that are not base64url (letters, digits, - and _)")
-    if len(text) % 4 == 1:
-        raise _Malformed("it is truncated (its length cannot be base64)")
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error as exc:  # pragma: no cover - the checks above catch what this does
-        raise _Malformed("it is not valid base64url") from exc
-
-
-def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data):
-            raise _Malformed("it is truncated (a field runs past the end)")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-        if shift > 63:
-            raise _Malformed("a field length is impossibly large")
-
-
-def _fields(data: bytes, pos: int) -> tuple[list[tuple[int, bytes]], int]:
-    """One section of a V2 binary macaroon: fields up to the end marker."""
-    found: list[tuple[int, bytes]] = []
-    while True:
-        kind, pos = _uvarint(data, pos)
-        if kind == 0:
-            return found, pos
-        length, pos = _uvarint(data, pos)
-        if pos + length > len(data):
-            raise _Malformed("it is truncated (a field runs past the end)")
-        found.append((kind, data[pos : pos + length]))
-        pos += length
-
-
-def _macaroon(data: bytes) -> tuple[str, list[bytes], int]:
-    """(location, first-party caveats, end) of the V2 binary macaroon (pymacaroons' format)
-    that ``data`` begins with; ``end`` is where its signature ends."""
-    if not data or data[0] != 2:
-        raise _Malformed("it is not a version 2 macaroon")
-    header, pos = _fields(data, 1)
-    kinds = [kind for kind, _ in header]
-    if kinds not in ([1, 2], [2]):
-        raise _Malformed("its header lacks an identifier")
-    location = header[0][1].decode("utf-8", "replace") if kinds == [1, 2] else ""
-    caveats = []
-    while True:
-        section, pos = _fields(data, pos)
-        if not section:
-            break
-        caveats += [value for kind, value in section if kind == 2]
-    if data[pos : pos + 2] != b"\x06\x20" or pos + 34 > len(data):  # no end marker follows
-        raise _Malformed("its signature is missing or truncated")
-    return location, caveats, pos + 34
-
-
-def _location(data: bytes) -> str | None:
-    """The location field of a V2 macaroon's header, read from its first bytes alone."""
-    if not data or data[0] != 2:
-        return None
-    try:
-        kind, pos = _uvarint(data, 1)
-        length, pos = _uvarint(data, pos)
-    except _Malformed:
-        return None
-    if kind != 1 or pos + length > len(data):
-        return None
-    try:
-        return data[pos : pos + length].decode("ascii")
-    except UnicodeDecodeError:
-        return None
-
-
 def read_token(secret: str, source: str = "the token") -> TokenInfo:
     """Read a PyPI API token offline: location, scope and expiry from its caveats.
 
@@ -216,11 +132,11 @@ def read_token(secret: str, source: str = "the token") -> TokenInfo:
     if not secret.startswith(TOKEN_PREFIX):
         raise _not_a_token(source, "it does not start with `pypi-`")
     try:
-        data = _b64url_decode(secret[len(TOKEN_PREFIX) :])
-        location, caveats, end = _macaroon(data)
+        data = b64url_decode(secret[len(TOKEN_PREFIX) :])
+        location, caveats, end = parse_macaroon(data)
         if end != len(data):
-            raise _Malformed("it has bytes after the signature")
-    except _Malformed as exc:
+            raise Malformed("it has bytes after the signature")
+    except Malformed as exc:
         raise _not_a_token(source, str(exc)) from None
     return _token_info(location, caveats)
 
@@ -236,8 +152,8 @@ def token_at(text: str) -> tuple[TokenInfo, int] | None:
     if body is None:
         return None
     try:
-        location, caveats, end = _macaroon(_b64url_decode(body))
-    except _Malformed:
+        location, caveats, end = parse_macaroon(b64url_decode(body))
+    except Malformed:
         return None
     return _token_info(location, caveats), len(TOKEN_PREFIX) + -(-end * 4 // 3)
 
@@ -249,8 +165,8 @@ def token_location(text: str) -> str | None:
     if body is None:
         return None
     try:
-        return _location(_b64url_decode(body[: len(body) - len(body) % 4]))
-    except _Malformed:
+        return header_location(b64url_decode(body[: len(body) - len(body) % 4]))
+    except Malformed:
         return None
 
 
@@ -258,7 +174,7 @@ def _token_body(text: str) -> str | None:
     """The base64url run after ``pypi-`` at the start of ``text``, cut to a decodable length."""
     if not text.startswith(TOKEN_PREFIX):
         return None
-    run = _B64URL.match(text, len(TOKEN_PREFIX))
+    run = B64URL.match(text, len(TOKEN_PREFIX))
     if run is None:
         return None
     body = run.group()
