@@ -156,27 +156,26 @@ def test_explicit_credentials_are_checked_offline(project: Project) -> None:
         upload(project, closed, scoped)
 
 
-class _Flaky:
-    """A loopback index that answers 503 to the first ``failures`` uploads, then 200."""
+class _StubIndex:
+    """A loopback upload endpoint that answers each POST with :meth:`answer` and lists no
+    project (404), for answers no real local index gives."""
 
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.posts = 0
-        state = self
+    def __init__(self) -> None:
+        stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self._reply(404, None, b"")
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["Content-Length"]))
-                state.posts += 1
-                ok = state.posts > state.failures
-                self.send_response(200 if ok else 503, None if ok else "Service Unavailable")
-                self.send_header("Content-Length", "0")
+                self._reply(*stub.answer(self.headers["Authorization"] or ""))
+
+            def _reply(self, status: int, reason: str | None, body: bytes) -> None:
+                self.send_response(status, reason)
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet."""
@@ -186,9 +185,28 @@ class _Flaky:
         url = f"http://127.0.0.1:{self.server.server_address[1]}/"
         self.index = Index("testpypi", url, url + "simple/")
 
+    def answer(self, authorization: str) -> tuple[int, str | None, bytes]:
+        """Status, reason phrase and body for one upload."""
+        raise NotImplementedError
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class _Flaky(_StubIndex):
+    """Answers 503 to the first ``failures`` uploads, then 200."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.posts = 0
+        super().__init__()
+
+    def answer(self, authorization: str) -> tuple[int, str | None, bytes]:
+        self.posts += 1
+        if self.posts > self.failures:
+            return 200, None, b""
+        return 503, "Service Unavailable", b""
 
 
 def test_transient_failures_are_retried(project: Project) -> None:
@@ -209,33 +227,15 @@ def test_transient_failures_are_retried(project: Project) -> None:
         flaky.close()
 
 
-class _Echo:
-    """A loopback index that refuses uploads with a body echoing the Authorization header,
-    as some proxies and index servers do (no real local index does)."""
+class _Echo(_StubIndex):
+    """Refuses uploads with a body echoing the Authorization header, as some proxies and
+    index servers do (no real local index does)."""
 
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                value = self.headers["Authorization"]
-                body = f"Bad request headers: Authorization: {value}; credentials {value[6:]}"
-                self.send_response(403, "Forbidden")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.index = Index("testpypi", url, url + "simple/")
+    def answer(self, authorization: str) -> tuple[int, str | None, bytes]:
+        body = (
+            f"Bad request headers: Authorization: {authorization}; credentials {authorization[6:]}"
+        )
+        return 403, "Forbidden", body.encode()
 
 
 def test_an_index_echoing_the_authorization_header_is_shown_redacted(project: Project) -> None:
@@ -250,8 +250,7 @@ def test_an_index_echoing_the_authorization_header_is_shown_redacted(project: Pr
             upload(project, echo.index, creds, retry=FAST)
         get_reporter().error(caught.value)
     finally:
-        echo.server.shutdown()
-        echo.server.server_close()
+        echo.close()
     output = buffer.getvalue()
     assert "HTTP 403" in output and "Authorization: Basic ****; credentials ****" in output
     for secret in (token, basic):

@@ -45,27 +45,20 @@ class WebPageBackend:
 
     def yank(self, name: str, version: str, reason: str) -> Handover:
         """Hand over: the page, the button, the reason to paste."""
-        url = self.page(name, version)
-        return Handover(
-            done=False,
-            url=url,
-            steps=[
-                f"Open {url} and log in as an owner or maintainer of {name}.",
-                f'Choose "Yank", type {version} to confirm, and paste this reason: {reason}',
-            ],
+        return self._handover(
+            name,
+            version,
+            f'Choose "Yank", type {version} to confirm, and paste this reason: {reason}',
         )
 
     def unyank(self, name: str, version: str) -> Handover:
         """Hand over: the page and the button that undoes the yank."""
+        return self._handover(name, version, f'Choose "Un-yank" and type {version} to confirm.')
+
+    def _handover(self, name: str, version: str, action: str) -> Handover:
         url = self.page(name, version)
-        return Handover(
-            done=False,
-            url=url,
-            steps=[
-                f"Open {url} and log in as an owner or maintainer of {name}.",
-                f'Choose "Un-yank" and type {version} to confirm.',
-            ],
-        )
+        steps = [f"Open {url} and log in as an owner or maintainer of {name}.", action]
+        return Handover(done=False, url=url, steps=steps)
 
 
 def backend_for(index: Index) -> YankBackend:
