@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from releasekit._backend import build_leftovers, version_override_env
 from releasekit._distributions import Distribution, parse_filename
 from releasekit._process import find_uv
 from releasekit._project import Project
@@ -46,19 +47,15 @@ def stale_files(project: Project) -> list[Path]:
     ]
 
 
-def _egg_info_dirs(root: Path) -> set[Path]:
-    return {*root.glob("*.egg-info"), *root.glob("src/*.egg-info")}
-
-
 def build(project: Project) -> list[Distribution]:
     """Build ``project`` and return its sdist and wheel, now in the dist dir.
 
     The build happens in a temporary directory; only when it succeeds are this project's
     stale files removed from the dist dir and the new ones moved in, so a failed build
-    loses nothing. The source tree is left as it was (no new ``*.egg-info``).
+    loses nothing. The source tree is left as it was (no new ``*.egg-info``, ``.pdm-build``).
     """
     reporter = get_reporter()
-    egg_info_before = _egg_info_dirs(project.root)
+    leftovers_before = build_leftovers(project.root)
     with tempfile.TemporaryDirectory(prefix="releasekit-build-") as tmp:
         outdir = Path(tmp)
         command = build_command(project.root, outdir)
@@ -68,13 +65,13 @@ def build(project: Project) -> list[Distribution]:
             result = subprocess.run(
                 command,
                 cwd=project.root,
-                env=scrubbed_environ(project),
+                env={**scrubbed_environ(project), **version_override_env(project)},
                 capture_output=True,
                 text=True,
                 check=False,
             )
-        for leftover in _egg_info_dirs(project.root) - egg_info_before:
-            shutil.rmtree(leftover, ignore_errors=True)  # setuptools writes these into the tree
+        for leftover in build_leftovers(project.root) - leftovers_before:
+            shutil.rmtree(leftover, ignore_errors=True)
         if result.returncode != 0:
             reporter.output(f"{front_end} output:", result.stdout + result.stderr)
             raise BuildError(

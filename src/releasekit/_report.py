@@ -136,6 +136,7 @@ _CHATTY_LOGGERS = (
     "filelock",
     "markdown_it",
     "commitizen",
+    "build",
 )
 
 
