@@ -410,3 +410,35 @@ def test_a_version_from_git_with_no_tag_builds_a_dev_release_not_a_local_one(
     versions = {name.split("-")[1].removesuffix(".tar.gz") for name in built(root)}
     assert versions == {"0.1.1.dev1"}, versions
     assert git(root, "status", "--porcelain") == ""
+
+
+VERSIONINGIT = """\
+[build-system]
+requires = ["setuptools>=70", "versioningit>=3"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "sample-vit"
+dynamic = ["version"]
+description = "A sample package."
+
+[tool.versioningit.tag2version]
+regex = "-v(?P<version>[0-9].*)$"
+"""
+
+
+@pytest.mark.slow
+def test_versioningit_is_read_but_a_stamped_build_is_refused(tmp_path: Path) -> None:
+    root = make_shape(tmp_path / "vit", "pdm-scm", "sample-vit")  # then made a versioningit one
+    (root / "pyproject.toml").write_text(VERSIONINGIT)
+    git(root, "commit", "-q", "-am", "build: versioningit")
+    git(root, "tag", "sample-vit-v0.2.0")
+    doctor = run_nox(root, "-s", "doctor")
+    assert "sample-vit 0.2.0 at" in doctor.stdout, doctor.stdout
+    assert "version source: git, git tags, via versioningit" in doctor.stdout
+    before = tree(root)
+    result = run_nox(root, "-s", "build", "--", "--version", "1.2.3")
+    assert result.returncode != 0
+    assert "cannot set the version of sample-vit" in result.stdout, result.stdout
+    assert "internal error" not in result.stdout
+    assert tree(root) == before

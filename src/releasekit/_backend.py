@@ -316,7 +316,7 @@ def backend_metadata(root: Path, data: Mapping[str, Any], settings: Settings) ->
 
     before = build_leftovers(root)
     backend = build_backend(data)
-    from_git = version_source(root, data, "").kind == "git"
+    source = version_source(root, data, "")
     try:
         with (
             reporter.status(f"Reading the metadata of {root.name} from {backend}"),
@@ -347,7 +347,12 @@ def backend_metadata(root: Path, data: Mapping[str, Any], settings: Settings) ->
             f"project at {root}: {exc}.",
             why="releasekit asks the backend, as a build does, when they are not static in "
             "[project]; the backend failed for the reason shown above."
-            + (" Its version comes from git: that needs a git repository." if from_git else ""),
+            + (
+                f" Its version comes from {source.detail}: that needs a git repository, with "
+                "tags that tool can read."
+                if source.kind == "git"
+                else ""
+            ),
             fix="Fix the error the backend names (`python -m build --wheel` reproduces it), "
             "or give a static name and version under [project].",
         ) from None

@@ -235,11 +235,25 @@ class Project:
         from the build backend's metadata (see :mod:`releasekit._backend`)."""
         meta = data.get("project")
         where = root / "pyproject.toml"
-        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        if meta is None:  # setup.py, setup.cfg, [tool.poetry]: only the backend knows
             return cls._from_backend(root, data, settings)
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+            raise ConfigError(
+                f"{where} has no [project] name.",
+                why="releasekit needs the project's name to find its files on an index.",
+                fix='Add `name = "..."` under [project] (PEP 621).',
+            )
         name = meta["name"]
         dynamic = "version" in meta.get("dynamic", [])
         version = meta.get("version")
+        if not isinstance(version, str) and not dynamic:
+            raise ConfigError(
+                f"{where} has no static [project] version, and `version` is not in [project] "
+                "dynamic.",
+                why="PEP 621 wants the version there, or named as computed by the build backend.",
+                fix='Add `version = "..."` under [project], or `dynamic = ["version"]` if your '
+                "build backend computes it (from git, or from a file).",
+            )
         if isinstance(version, str):
             parse_version(version, f"version in {where}")
             return cls(root=root, name=name, version=version, settings=settings)
