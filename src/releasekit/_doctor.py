@@ -81,7 +81,7 @@ def doctor(project: Project) -> list[IndexReport]:
         f"tag {project.tag(project.version)}."
     )
     reporter.info(version_source_line(project))
-    if Version(project.version).local:
+    if project.version_source.kind == "git" and Version(project.version).local:
         reporter.warn(
             f"version {project.version} is a local version, which indexes refuse: the version "
             "comes from git and HEAD is not a release tag. `nox -s release -- VERSION` tags "

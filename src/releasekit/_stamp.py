@@ -300,9 +300,9 @@ def stamp_of(project: Project, dists: list[Distribution]) -> str | None:
     except ConfigError:
         return None
     places = [project.pyproject, *(version_file.path for version_file in project.version_files)]
-    places = [path for path in places if path.is_file()]
-    if project.dynamic_version and project.version_source.backend.startswith("pdm.backend"):
-        places.remove(project.pyproject)  # pdm-backend writes the version into its sdist's copy
+    # pdm-backend writes a dynamic version into its sdist's copy of pyproject.toml
+    rewritten = project.dynamic_version and project.version_source.backend.startswith("pdm.")
+    places = [p for p in places if p.is_file() and not (rewritten and p == project.pyproject)]
     names = [path.relative_to(project.root).as_posix() for path in places]
     for sdist in sdists:
         inside = _sdist_members(sdist.path, names)
