@@ -10,6 +10,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from releasekit._backend import build_leftovers, version_override_env
 from releasekit._distributions import Distribution, check_dist_dir, parse_filename
 from releasekit._process import find_uv, run
 from releasekit._project import Project
@@ -46,10 +47,6 @@ def stale_files(project: Project) -> list[Path]:
     ]
 
 
-def _egg_info_dirs(root: Path) -> set[Path]:
-    return {*root.glob("*.egg-info"), *root.glob("src/*.egg-info")}
-
-
 def _check_built_version(project: Project, built: list[Path]) -> None:
     """Refuse files that do not carry the version the project had when the build began."""
     wrong = [
@@ -73,20 +70,24 @@ def build(project: Project) -> list[Distribution]:
 
     The build happens in a temporary directory; only when it succeeds are this project's
     stale files removed from the dist dir and the new ones moved in, so a failed build
-    loses nothing. The source tree is left as it was (no new ``*.egg-info``).
+    loses nothing. The source tree is left as it was (no new ``*.egg-info``, ``.pdm-build``).
     """
     reporter = get_reporter()
     check_dist_dir(project.dist_dir)
-    egg_info_before = _egg_info_dirs(project.root)
+    leftovers_before = build_leftovers(project.root)
     with tempfile.TemporaryDirectory(prefix="releasekit-build-") as tmp:
         outdir = Path(tmp)
         command = build_command(project.root, outdir)
         front_end = "uv build" if "build" in command[1:2] else "python -m build"
         started = time.perf_counter()
         with reporter.status(f"Building {project.name} {project.version} with {front_end}"):
-            result = run(command, cwd=project.root, env=scrubbed_environ(project))
-        for leftover in _egg_info_dirs(project.root) - egg_info_before:
-            shutil.rmtree(leftover, ignore_errors=True)  # setuptools writes these into the tree
+            result = run(
+                command,
+                cwd=project.root,
+                env={**scrubbed_environ(project), **version_override_env(project)},
+            )
+        for leftover in build_leftovers(project.root) - leftovers_before:
+            shutil.rmtree(leftover, ignore_errors=True)
         if result.returncode != 0:
             reporter.output(f"{front_end} output:", result.stdout + result.stderr)
             raise BuildError(

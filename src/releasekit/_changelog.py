@@ -77,7 +77,8 @@ _UNRELEASED = re.compile(r"^\[?unreleased\]?$", re.IGNORECASE)
 def commitizen_config(project: Project) -> BaseConfig:
     """commitizen's configuration from the project's pyproject.toml (defaults without it)."""
     try:
-        return TomlConfig(data=project.pyproject.read_bytes(), path=project.pyproject)
+        data = project.pyproject.read_bytes() if project.pyproject.is_file() else b""
+        return TomlConfig(data=data, path=project.pyproject)
     except CommitizenException as exc:
         raise ConfigError(f"[tool.commitizen] in {project.pyproject}: {exc}") from exc
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from packaging.version import Version
+
 from releasekit._check import version_file_problems
 from releasekit._project import Project
 from releasekit._report import get_reporter
@@ -51,6 +53,22 @@ def index_reports(project: Project) -> list[IndexReport]:
     return reports
 
 
+def version_source_line(project: Project) -> str:
+    """Where ``project``'s version comes from, and how a build sets another one."""
+    source = project.version_source
+    backend = f" (build backend {source.backend})" if source.backend else ""
+    settable = {
+        "static": "release and build --version edit it",
+        "version-file": "release and build --version edit it",
+        "file": "release and build --version edit that file",
+        "poetry": "release and build --version edit it",
+        "git": "release tags it; build --version sets it through "
+        + (f"{source.override}'s override variables" if source.override else "nothing"),
+        "backend": "releasekit cannot set it",
+    }[source.kind]
+    return f"version source: {source.kind}, {source.detail}{backend}; {settable}."
+
+
 def doctor(project: Project) -> list[IndexReport]:
     """Report configuration, version files and credentials; raise if anything is wrong.
 
@@ -62,6 +80,13 @@ def doctor(project: Project) -> list[IndexReport]:
         f"{project.name} {project.version} at {project.root}; dist dir {project.dist_dir}; "
         f"tag {project.tag(project.version)}."
     )
+    reporter.info(version_source_line(project))
+    if project.version_source.kind == "git" and Version(project.version).local:
+        reporter.warn(
+            f"version {project.version} is a local version, which indexes refuse: the version "
+            "comes from git and HEAD is not a release tag. `nox -s release -- VERSION` tags "
+            "a release; `nox -s build -- --dev` builds a dev release."
+        )
     problems = version_file_problems(project)
     if not problems:
         places = ", ".join(f.spec for f in project.version_files) or "no extra version files"

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -25,10 +25,15 @@ if TYPE_CHECKING:
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
-    """Parse a pyproject.toml, turning every failure into a :class:`ConfigError`."""
+    """Parse a pyproject.toml, turning every failure into a :class:`ConfigError`.
+
+    A project without one but with a setup.py or setup.cfg reads as an empty table.
+    """
     if not path.is_file():
+        if any((path.parent / name).is_file() for name in ("setup.py", "setup.cfg")):
+            return {}
         raise ConfigError(
-            f"No pyproject.toml at {path.parent}.",
+            f"No pyproject.toml (nor setup.py or setup.cfg) at {path.parent}.",
             why="releasekit reads the project's name, version and settings from it.",
             fix="Run from the project's root, or set `package-dir` to where it lives.",
         )
@@ -109,6 +114,30 @@ def parse_version(text: str, what: str = "version") -> Version:
         ) from exc
 
 
+SourceKind = Literal["static", "version-file", "file", "poetry", "git", "backend"]
+
+
+@dataclass(frozen=True)
+class VersionSource:
+    """Where a project's version comes from, and so how a build may set another one.
+
+    ``kind``: ``static`` (``[project] version``), ``version-file`` (the first
+    ``version-files`` entry), ``file`` (the backend reads ``file``, a ``path:VARIABLE``
+    spec), ``poetry`` (``[tool.poetry] version``), ``git`` (the backend computes it from
+    git tags; ``override`` names whose environment variables set it: ``setuptools-scm``
+    or ``pdm-backend``), ``backend`` (computed some other way: reported, not settable).
+    """
+
+    kind: SourceKind
+    backend: str
+    detail: str
+    file: str | None = None
+    override: Literal["setuptools-scm", "pdm-backend"] | None = None
+
+
+STATIC_SOURCE = VersionSource("static", "", "[project] version")
+
+
 @dataclass(frozen=True)
 class Project:
     """A Python project to release: its identity, its files and its releasekit settings."""
@@ -118,6 +147,7 @@ class Project:
     version: str
     settings: Settings = field(repr=False)
     dynamic_version: bool = False
+    version_source: VersionSource = STATIC_SOURCE
 
     @property
     def normalized_name(self) -> str:
@@ -136,8 +166,12 @@ class Project:
 
     @property
     def version_files(self) -> list[VersionFile]:
-        """Every extra place that carries the version."""
-        return [VersionFile.parse(spec, self.root) for spec in self.settings.version_files]
+        """Every extra place that carries the version (the backend's own source file too)."""
+        files = [VersionFile.parse(spec, self.root) for spec in self.settings.version_files]
+        own = self.version_source.file
+        if own is not None and all(f.spec != own for f in files):
+            files.append(VersionFile.parse(own, self.root))
+        return files
 
     @property
     def smoke(self) -> list[str]:
@@ -197,8 +231,12 @@ class Project:
 
     @classmethod
     def _from_data(cls, root: Path, data: dict[str, Any], settings: Settings) -> Project:
+        """Name and version from ``[project]`` when static (or from a version file), else
+        from the build backend's metadata (see :mod:`releasekit._backend`)."""
         meta = data.get("project")
         where = root / "pyproject.toml"
+        if meta is None:  # setup.py, setup.cfg, [tool.poetry]: only the backend knows
+            return cls._from_backend(root, data, settings)
         if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
             raise ConfigError(
                 f"{where} has no [project] name.",
@@ -208,22 +246,31 @@ class Project:
         name = meta["name"]
         dynamic = "version" in meta.get("dynamic", [])
         version = meta.get("version")
-        probe = cls(root=root, name=name, version="0", settings=settings, dynamic_version=dynamic)
+        if not isinstance(version, str) and not dynamic:
+            raise ConfigError(
+                f"{where} has no static [project] version, and `version` is not in [project] "
+                "dynamic.",
+                why="PEP 621 wants the version there, or named as computed by the build backend.",
+                fix='Add `version = "..."` under [project], or `dynamic = ["version"]` if your '
+                "build backend computes it (from git, or from a file).",
+            )
         if isinstance(version, str):
             parse_version(version, f"version in {where}")
-        elif dynamic and probe.version_files:
-            version = probe.version_files[0].read()
-            parse_version(version, f"version in {probe.version_files[0].spec}")
-        else:
-            raise ConfigError(
-                f"{where} has no static [project] version.",
-                why="releasekit reads the version without building the project.",
-                fix='Add `version = "..."` under [project], or keep the version dynamic and '
-                'name its source in [tool.releasekit] version-files ("path:VARIABLE").',
-            )
-        return cls(
-            root=root, name=name, version=version, settings=settings, dynamic_version=dynamic
-        )
+            return cls(root=root, name=name, version=version, settings=settings)
+        if dynamic and settings.version_files:
+            first = VersionFile.parse(settings.version_files[0], root)
+            version = first.read()
+            parse_version(version, f"version in {first.spec}")
+            source = VersionSource("version-file", "", first.spec)
+            return cls(root, name, version, settings, dynamic_version=True, version_source=source)
+        return cls._from_backend(root, data, settings)
+
+    @classmethod
+    def _from_backend(cls, root: Path, data: dict[str, Any], settings: Settings) -> Project:
+        from releasekit._backend import backend_identity  # pypa/build: only when needed
+
+        name, version, source = backend_identity(root, data, settings)
+        return cls(root, name, version, settings, dynamic_version=True, version_source=source)
 
 
 def _tool_table(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -141,6 +141,7 @@ _CHATTY_LOGGERS = (
     "filelock",
     "markdown_it",
     "commitizen",
+    "build",
 )
 
 

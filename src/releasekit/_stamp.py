@@ -23,6 +23,7 @@ import tomlkit
 from packaging.version import Version
 from tomlkit.items import String, StringType
 
+from releasekit._backend import require_settable
 from releasekit._distributions import Distribution
 from releasekit._git import Repository
 from releasekit._lock import checkout_lock
@@ -81,6 +82,8 @@ def _pyproject_text(project: Project, text: str, version: str) -> str:
     document = tomlkit.parse(text)
     if not project.dynamic_version:
         _set_toml_string(document["project"], "version", version)
+    if project.version_source.kind == "poetry":
+        _set_toml_string(document["tool"]["poetry"], "version", version)
     commitizen = document.get("tool", {}).get("commitizen", {})
     if "version" in commitizen:
         _set_toml_string(commitizen, "version", version)
@@ -90,8 +93,10 @@ def _pyproject_text(project: Project, text: str, version: str) -> str:
 def version_edits(project: Project, version: str) -> list[FileEdit]:
     """Every file that must change for ``project`` to carry ``version``, and how.
 
-    The places: ``[project] version`` of pyproject.toml (formatting kept), each
-    ``version-files`` entry of ``[tool.releasekit]``, and from ``[tool.commitizen]`` its
+    The places: ``[project] version`` (or ``[tool.poetry] version``) of pyproject.toml
+    (formatting kept), each ``version-files`` entry of ``[tool.releasekit]`` and the file
+    the backend reads the version from (a version from git has none: the tag is the
+    version, and builds set it through the backend's override), and from ``[tool.commitizen]`` its
     ``version`` key and its ``version_files`` (commitizen's ``path[:regex]`` form: the old
     version is replaced on the lines the regex matches), relative to the package dir.
     """
@@ -110,7 +115,9 @@ def version_edits(project: Project, version: str) -> list[FileEdit]:
             texts[path] = originals[path].decode("utf-8")
         return texts[path]
 
-    texts[project.pyproject] = _pyproject_text(project, current(project.pyproject), version)
+    require_settable(project, build=False)
+    if project.pyproject.is_file():  # a setup.py-only project has none
+        texts[project.pyproject] = _pyproject_text(project, current(project.pyproject), version)
     for version_file in project.version_files:
         texts[version_file.path] = version_file.replace(current(version_file.path), version)
     from releasekit._changelog import commitizen_settings  # commitizen takes 0.5 s to import
@@ -150,7 +157,9 @@ def dev_version(project: Project, repository: Repository | None = None) -> str:
     repository = repository or Repository(project.root)
     last_tag = repository.last_tag(project)
     last = Version(project.version)
-    if last_tag:
+    if last_tag and project.version_source.kind == "git":
+        last = repository.project_tags(project)[last_tag]  # git's own version is past it
+    elif last_tag:
         last = max(last, repository.project_tags(project)[last_tag])
     major, minor, patch = (*last.release, 0, 0)[:3]
     number = detect_ci().run_number()
@@ -244,6 +253,8 @@ def build_version(project: Project, version: str | None, dev: bool) -> str | Non
         raise VersionError(
             "build: --version and --dev both given.", fix="Give one of them, not both."
         )
+    if version is not None or dev:
+        require_settable(project, build=True)
     if dev:
         return dev_version(project)
     if version is not None:
@@ -289,6 +300,9 @@ def stamp_of(project: Project, dists: list[Distribution]) -> str | None:
     except ConfigError:
         return None
     places = [project.pyproject, *(version_file.path for version_file in project.version_files)]
+    # pdm-backend writes a dynamic version into its sdist's copy of pyproject.toml
+    rewritten = project.dynamic_version and project.version_source.backend.startswith("pdm.")
+    places = [p for p in places if p.is_file() and not (rewritten and p == project.pyproject)]
     names = [path.relative_to(project.root).as_posix() for path in places]
     for sdist in sdists:
         inside = _sdist_members(sdist.path, names)
