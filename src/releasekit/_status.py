@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -72,7 +73,7 @@ def status(
     is reported and the others are still shown; then :class:`IndexUnavailable` is raised.
     """
     now = now or datetime.now(timezone.utc)
-    found = [_index_status(project, name, now) for name in indexes]
+    found = [_index_status(project, name, now, quiet=as_json) for name in indexes]
     reporter = get_reporter()
     if as_json:
         document = {"project": project.name, "indexes": [asdict(s) for s in found]}
@@ -92,12 +93,13 @@ def status(
     return found
 
 
-def _index_status(project: Project, name: str, now: datetime) -> IndexStatus:
+def _index_status(project: Project, name: str, now: datetime, *, quiet: bool) -> IndexStatus:
     index = project.index(name)
+    reading = f"Reading {project.name} on {index.display}"
     try:
         with (
             IndexClient(index) as client,
-            get_reporter().status(f"Reading {project.name} on {index.display}"),
+            nullcontext() if quiet else get_reporter().status(reading),
         ):
             page = client.project_page(project.name)
             provenance = _provenance(client, page)

@@ -131,9 +131,9 @@ def _refuse_what_the_index_would(
     first file (PEP 700 upload time) is older than :data:`NEW_FILES_WINDOW`."""
     page = client.project_page(project.name)
     if page.status in NO_UPLOADS:
-        reason = f" ({page.status_reason})" if page.status_reason else ""
+        reason = f" The index says: {page.status_reason}" if page.status_reason else ""
         raise UploadError(
-            f"{project.name} is {page.status} on {index.display}{reason}: it takes no new files.",
+            f"{project.name} is {page.status} on {index.display}: it takes no new files.{reason}",
             why="The project's owners (archived) or the index's administrators (quarantined) "
             "closed it to uploads (PEP 792 project status).",
             fix="An owner can unarchive it in the project's settings on the index; a "
