@@ -27,6 +27,7 @@ SPEC_SESSIONS = [
     "verify_pypi",
     "yank",
     "release",
+    "status",
     "doctor",
     "audit",
     "scan_secrets",

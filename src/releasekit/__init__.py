@@ -8,7 +8,7 @@ define them and imported on first use, so that ``import releasekit.nox`` stays c
   :class:`LocalIndex`, :class:`Credentials`, :func:`resolve_credentials`,
   :func:`read_token`, :func:`mint_token`;
 - the actions: :func:`build`, :func:`check`, :func:`upload`, :func:`verify`,
-  :func:`release`, :func:`stamped`, :func:`yank`, :func:`audit`, :func:`doctor`,
+  :func:`release`, :func:`stamped`, :func:`yank`, :func:`audit`, :func:`status`, :func:`doctor`,
   :func:`rehearse`, :func:`scan_secrets`, and what they return;
 - the errors, in :mod:`releasekit.errors`.
 
@@ -49,6 +49,8 @@ _EXPORTS = {
     "WaitPolicy": "_yank",
     "audit": "_audit",
     "AuditResult": "_audit",
+    "status": "_status",
+    "IndexStatus": "_status",
     "doctor": "_doctor",
     "rehearse": "_rehearse",
     "scan_secrets": "_scan",
@@ -61,6 +63,7 @@ __all__ = [
     "Distribution",
     "Index",
     "IndexClient",
+    "IndexStatus",
     "LocalIndex",
     "Project",
     "UploadResult",
@@ -83,6 +86,7 @@ __all__ = [
     "resolve_index",
     "scan_secrets",
     "stamped",
+    "status",
     "upload",
     "verify",
     "yank",
@@ -100,6 +104,7 @@ if TYPE_CHECKING:
     from releasekit._release import release
     from releasekit._scan import scan_secrets
     from releasekit._stamp import stamped
+    from releasekit._status import IndexStatus, status
     from releasekit._upload import UploadResult, upload
     from releasekit._verify import VerifyReport, verify
     from releasekit._yank import WaitPolicy, YankRequest, YankResult, yank

@@ -98,7 +98,8 @@ def version_edits(project: Project, version: str) -> list[FileEdit]:
     the backend reads the version from (a version from git has none: the tag is the
     version, and builds set it through the backend's override), and from ``[tool.commitizen]`` its
     ``version`` key and its ``version_files`` (commitizen's ``path[:regex]`` form: the old
-    version is replaced on the lines the regex matches), relative to the package dir.
+    version is replaced on the lines the regex matches), relative to the package dir, and
+    the project's own entry in a ``uv.lock`` beside it (:func:`uv_lock`).
     """
     texts: dict[Path, str] = {}
     originals: dict[Path, bytes] = {}
@@ -118,6 +119,9 @@ def version_edits(project: Project, version: str) -> list[FileEdit]:
     require_settable(project, build=False)
     if project.pyproject.is_file():  # a setup.py-only project has none
         texts[project.pyproject] = _pyproject_text(project, current(project.pyproject), version)
+    lock = uv_lock(project)
+    if lock is not None:
+        texts[lock] = _uv_lock_text(project, current(lock), version)
     for version_file in project.version_files:
         texts[version_file.path] = version_file.replace(current(version_file.path), version)
     from releasekit._changelog import commitizen_settings  # commitizen takes 0.5 s to import
@@ -146,6 +150,35 @@ def version_edits(project: Project, version: str) -> list[FileEdit]:
         for path, text in texts.items()
         if text.encode("utf-8") != originals[path]
     ]
+
+
+def uv_lock(project: Project) -> Path | None:
+    """The ``uv.lock`` that pins this project, when git tracks one: in the project's directory
+    or a parent (a uv workspace), up to the checkout's root. An untracked or ignored lock is
+    left alone (a release commit could not include it). None when there is none."""
+    repository = Repository.find(project.root)
+    if repository is None:
+        return None
+    for directory in (project.root, *project.root.parents):
+        lock = directory / "uv.lock"
+        if lock.is_file():
+            tracked = repository.run("ls-files", "--", repository.relative(lock)).strip()
+            return lock if tracked else None
+        if directory.resolve() == repository.root.resolve():
+            return None
+    return None
+
+
+def _uv_lock_text(project: Project, text: str, version: str) -> str:
+    """``uv.lock`` with the project's own entry (its editable or virtual source, the
+    project itself) at ``version``; other packages of that name (from an index) untouched."""
+    document = tomlkit.parse(text)
+    for package in document.get("package", []):
+        source = package.get("source", {})
+        own = "editable" in source or "virtual" in source
+        if own and package.get("name") == project.normalized_name and "version" in package:
+            _set_toml_string(package, "version", version)
+    return tomlkit.dumps(document)
 
 
 def dev_version(project: Project, repository: Repository | None = None) -> str:

@@ -21,6 +21,7 @@ from releasekit._report import get_reporter
 from releasekit._venv import SmokeResult, VerifyEnvironment
 from releasekit.errors import VerifyError
 from releasekit.indexes import PYPI, Index, IndexClient, RetryPolicy
+from releasekit.indexes.provenance import FileProvenance, read_provenance
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class VerifyReport:
     modules: tuple[str, ...]
     dependencies: tuple[str, ...]
     smoke: tuple[SmokeResult, ...]
+    provenance: tuple[FileProvenance, ...]
     visible_after: float
     install_seconds: float
     smoke_seconds: float
@@ -81,6 +83,7 @@ def verify(
         f"{project.name} {version}: {len(dists)} file{'s' if len(dists) != 1 else ''} "
         f"listed on {index.display} with identical sha256, after {visible_after:.2f} s."
     )
+    provenance = check_publishers(project, version, dists, index)
     with tempfile.TemporaryDirectory(prefix="releasekit-verify-") as tmp:
         install_started = time.perf_counter()
         env = VerifyEnvironment.create(Path(tmp))
@@ -99,6 +102,7 @@ def verify(
         modules=tuple(probe.modules),
         dependencies=tuple(probe.dependencies),
         smoke=tuple(smoke),
+        provenance=tuple(provenance),
         visible_after=visible_after,
         install_seconds=install_seconds,
         smoke_seconds=smoke_seconds,
@@ -118,6 +122,57 @@ def verify(
         ],
     )
     return report
+
+
+def check_publishers(
+    project: Project, version: str, dists: Sequence[Distribution], index: Index
+) -> list[FileProvenance]:
+    """Read and verify (offline) the provenance of each of ``dists`` on ``index``, and show
+    who published each file.
+
+    With ``expect-publisher`` set, a file whose provenance is missing, does not verify, or
+    names another publisher raises :class:`VerifyError`, unless the index offers no
+    provenance at all (PEP 740 API version below 1.3: a warning says it was not checked).
+    """
+    reporter = get_reporter()
+    expected = project.settings.expect_publisher
+    with IndexClient(index) as client:
+        page = client.project_page(project.name)
+        listed = {item.filename: item for item in page.files}
+        pairs = [(listed[d.filename], d.sha256) for d in dists if d.filename in listed]
+        if not page.offers_provenance:
+            note = f"{index.display} offers no provenance (PEP 740)"
+            if expected:
+                reporter.warn(f"{note}: the publisher ({expected}) was not checked.")
+            else:
+                reporter.info(f"{note}.")
+            return []
+        found = read_provenance(client, pairs)
+    reporter.table(
+        f"Who published {project.name} {version} on {index.display}",
+        ("file", "publisher"),
+        [(p.filename, p.describe()) for p in found],
+    )
+    if expected is None:
+        return found
+    problems = [(p.filename, why) for p in found if (why := p.expectation_problem(expected))]
+    if problems:
+        listing = "; ".join(f"{name}: {why}" for name, why in problems)
+        raise VerifyError(
+            f"{len(problems)} file{'s' if len(problems) != 1 else ''} of {project.name} "
+            f"{version} on {index.display} {'were' if len(problems) != 1 else 'was'} not "
+            f"published by {expected}: {listing}.",
+            why="expect-publisher says every file must carry provenance from that repository's "
+            "trusted publisher. A file without it was uploaded without attestations (with an "
+            "API token, or by a tool that does not sign); one from another publisher came from "
+            "another repository or workflow, or from a leaked token.",
+            fix="Publish from the repository's own workflow with trusted publishing and "
+            "attestations (the workflow `nox -s init_ci` writes). If nobody on the team "
+            "uploaded these files, follow the incident steps: revoke tokens, check the "
+            "trusted publishers on the index, yank the version (docs: incidents).",
+        )
+    reporter.success(f"Every file was published by {expected} (provenance verified).")
+    return found
 
 
 def wait_until_visible(

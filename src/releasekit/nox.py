@@ -305,6 +305,18 @@ def _yank(session: nox.Session, overrides: Overrides) -> None:
     yank(chosen[0], request, WaitPolicy(wait=not args.no_wait, timeout=args.timeout))
 
 
+def _status(session: nox.Session, overrides: Overrides) -> None:
+    """Show each index's releases: upload times, yanks, provenance, downloads (--json too)."""
+    from releasekit._status import status
+
+    parser = arguments(session, "Show what the indexes hold of the project, for monitoring.")
+    parser.add_argument("--index", help="one index (default: pypi and testpypi)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(session.posargs)
+    indexes = (args.index,) if args.index else ("pypi", "testpypi")
+    for_each(projects(args, overrides), lambda p: status(p, indexes, as_json=args.json))
+
+
 def _audit(session: nox.Session, overrides: Overrides) -> None:
     """Match every version on the index with a git tag; untagged ones may be unauthorised."""
     from releasekit._audit import audit
@@ -346,6 +358,7 @@ SESSIONS: dict[str, SessionBody] = {
     "verify_pypi": _verify_pypi,
     "yank": _yank,
     "release": _release,
+    "status": _status,
     "doctor": _doctor,
     "audit": _audit,
     "scan_secrets": _scan_secrets,

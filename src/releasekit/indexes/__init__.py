@@ -17,7 +17,13 @@ from releasekit.indexes.endpoints import (
     web_root,
 )
 from releasekit.indexes.retry import RetryPolicy, describe_http_failure, is_transient
-from releasekit.indexes.simple import IndexClient, IndexFile, parse_simple_page
+from releasekit.indexes.simple import (
+    IndexClient,
+    IndexFile,
+    ProjectPage,
+    parse_project_page,
+    parse_simple_page,
+)
 
 __all__ = [
     "PYPI",
@@ -26,11 +32,13 @@ __all__ = [
     "Index",
     "IndexClient",
     "IndexFile",
+    "ProjectPage",
     "RetryPolicy",
     "builtin_indexes",
     "describe_http_failure",
     "http_event_hooks",
     "is_transient",
+    "parse_project_page",
     "parse_simple_page",
     "public_upload_urls",
     "resolve_index",
