@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from releasekit._changelog import changelog_path
 from releasekit._check import version_file_problems
 from releasekit._project import Project
 from releasekit._report import get_reporter
@@ -58,11 +59,20 @@ def doctor(project: Project) -> list[IndexReport]:
     that are present but would be refused, and disagreeing version files, are errors.
     """
     reporter = get_reporter()
+    style = project.tag_style()
     reporter.info(
         f"{project.name} {project.version} at {project.root}; dist dir {project.dist_dir}; "
-        f"tag {project.tag(project.version)}."
+        f"tag {style.tag(project.normalized_name, project.version)}."
     )
+    reporter.info(f"tag style {style.format}: {style.reason}.")
     problems = version_file_problems(project)
+    try:
+        changelog = changelog_path(project)
+    except ReleasekitError as exc:
+        problems.append(exc.what)
+    else:
+        state = "exists" if changelog.is_file() else "will be created"
+        reporter.info(f"changelog: release writes {changelog} ({state}).")
     if not problems:
         places = ", ".join(f.spec for f in project.version_files) or "no extra version files"
         reporter.success(f"version {project.version} agrees everywhere ({places}).")
