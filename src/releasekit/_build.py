@@ -11,11 +11,12 @@ from pathlib import Path
 from packaging.version import Version
 
 from releasekit._distributions import Distribution, check_dist_dir, parse_filename
+from releasekit._git import Repository
 from releasekit._process import find_uv, run
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.credentials import scrubbed_environ
-from releasekit.errors import BuildError
+from releasekit.errors import BuildError, GitError
 
 
 def build_command(source: Path, outdir: Path) -> list[str]:
@@ -33,6 +34,21 @@ def build_command(source: Path, outdir: Path) -> list[str]:
             str(source),
         ]
     return [sys.executable, "-m", "build", "--outdir", str(outdir), str(source)]
+
+
+def build_environ(project: Project) -> dict[str, str]:
+    """The build's environment: no credentials, and ``SOURCE_DATE_EPOCH`` (unless already
+    set) from the last commit, so that a rebuild of the same commit gives the same bytes."""
+    env = scrubbed_environ(project)
+    if "SOURCE_DATE_EPOCH" not in env:
+        try:
+            repository = Repository.find(project.root)
+            stamp = repository.run("log", "-1", "--format=%ct").strip() if repository else ""
+        except GitError:
+            stamp = ""
+        if stamp.isdigit():
+            env["SOURCE_DATE_EPOCH"] = stamp
+    return env
 
 
 def stale_files(project: Project) -> list[Path]:
@@ -84,7 +100,7 @@ def build(project: Project) -> list[Distribution]:
         front_end = "uv build" if "build" in command[1:2] else "python -m build"
         started = time.perf_counter()
         with reporter.status(f"Building {project.name} {project.version} with {front_end}"):
-            result = run(command, cwd=project.root, env=scrubbed_environ(project))
+            result = run(command, cwd=project.root, env=build_environ(project))
         for leftover in _egg_info_dirs(project.root) - egg_info_before:
             shutil.rmtree(leftover, ignore_errors=True)  # setuptools writes these into the tree
         if result.returncode != 0:

@@ -132,10 +132,15 @@ def _conflict(dist: Distribution, remote: str, index: Index) -> UploadError:
     return UploadError(
         f"{dist.filename} is already on {index.display} with different content: the index "
         f"has sha256 {remote}, the local file has sha256 {dist.sha256}.",
-        why="These files were built again after that version was uploaded; an index never "
-        "lets a filename be reused with other content (PyPI not even after deletion).",
-        fix="Bump the version (for example `nox -s release -- NEXT`, or build with --dev for "
-        "TestPyPI), rebuild with `nox -s build`, and upload again.",
+        why="The build is not reproducible from what was uploaded: releasekit builds with "
+        "SOURCE_DATE_EPOCH from the last commit, so a rebuild of the same commit is "
+        "byte-identical (except setuptools sdists); a difference means the tree, the commit, "
+        "the build backend's version or the build changed since. An index never lets a "
+        "filename be reused with other content (PyPI not even after deletion).",
+        fix="Bump the version (`nox -s release -- NEXT`, or build with --dev for TestPyPI), "
+        "rebuild with `nox -s build`, and upload again. Or keep what is on the index: check "
+        "out the commit it was built from and build again, or download the index's files "
+        "into the dist dir.",
     )
 
 
