@@ -32,6 +32,7 @@ from releasekit.indexes import (
     RetryPolicy,
     http_event_hooks,
 )
+from releasekit.indexes.network import client_options
 from releasekit.indexes.refusals import explain_refusal
 
 Status = Literal["uploaded", "already there"]
@@ -228,7 +229,7 @@ class _Sender:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             auth=(credentials.username, credentials.password),
             follow_redirects=False,
-            trust_env=True,
+            **client_options(credentials=True),
             event_hooks=http_event_hooks(),
         )
 
