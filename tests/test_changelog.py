@@ -11,8 +11,10 @@ from packaging.version import Version
 
 from conftest import git
 from releasekit._changelog import changelog_path, headings, retitled, with_section
+from releasekit._doctor import doctor
 from releasekit._project import Project
 from releasekit._release import release
+from releasekit._report import captured
 from releasekit._yank import mark_changelog
 from releasekit.indexes.local import LocalIndex
 
@@ -141,3 +143,22 @@ def test_release_writes_into_an_existing_changes_rst(
         (2, Version("0.1.0")),
     ]
     assert "Fixed" in [h.title for h in found]
+
+
+def test_changelog_file_setting_is_what_release_writes_and_doctor_names(
+    make_project: Callable[..., Path],
+) -> None:
+    root = make_project(releasekit='changelog-file = "docs/HISTORY.rst"')
+    (root / "CHANGES.md").write_text("# Changes\n")  # would be found, the setting wins
+    (root / "docs").mkdir()
+    (root / "docs" / "HISTORY.rst").write_text("History\n=======\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "docs: history")
+    project = Project.load(root)
+    with captured() as out:
+        doctor(project)
+    assert f"changelog: release writes {root / 'docs' / 'HISTORY.rst'} (exists)." in out.getvalue()
+    release(project, "0.2.0", index_check=False)
+    history = (root / "docs" / "HISTORY.rst").read_text()
+    assert history.startswith("History\n=======\n\n[0.2.0] - ")
+    assert (root / "CHANGES.md").read_text() == "# Changes\n"

@@ -123,6 +123,7 @@ def test_different_content_same_filename(project: Project, testpypi: LocalIndex)
     text = str(caught.value)
     assert "sha256" in text
     assert "Bump the version" in text
+    assert "The build is not reproducible from what was uploaded" in text
     for name, digest in rebuilt.items():
         if digest != first[name]:
             assert digest in text

@@ -336,3 +336,14 @@ def test_yank_marks_the_changelog_release_writes(released: Path, index_env: dict
         "0.1.0 (2026-01-01) [YANKED]\n---------------------------\n"
     )
     assert not (released / "CHANGELOG.md").exists()
+
+
+def test_yank_marks_the_changelog_file_setting(released: Path, index_env: dict[str, str]) -> None:
+    chosen = released / "docs" / "news.rst"
+    chosen.parent.mkdir()
+    chosen.write_text("News\n====\n\n0.1.0\n-----\n")
+    project = Project.load(released, changelog_file="docs/news.rst")
+    result = yank(project, YankRequest("0.1.0", "Broken metadata"))
+    assert result.changelog == chosen
+    assert "0.1.0 [YANKED]" in chosen.read_text()
+    assert (released / "CHANGELOG.md").read_text() == CHANGELOG  # found, but not chosen

@@ -39,9 +39,10 @@ def tagged_versions(project: Project) -> dict[Version, str]:
             why="audit explains each version on the index by its release tag.",
             fix="Run audit inside the project's git repository.",
         ) from exc
+    style, name = project.tag_style(), project.normalized_name
     tagged: dict[Version, str] = {}
     for tag in tags:
-        version = project.version_of_tag(tag)
+        version = style.version_of(name, tag)
         if version is not None:
             tagged[version] = tag
     return tagged

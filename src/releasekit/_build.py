@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import tempfile
@@ -12,11 +13,15 @@ from packaging.version import Version
 
 from releasekit._backend import build_leftovers, version_override_env
 from releasekit._distributions import Distribution, check_dist_dir, parse_filename
+from releasekit._git import Repository
 from releasekit._process import find_uv, run
 from releasekit._project import Project
 from releasekit._report import get_reporter
+from releasekit._tarballs import clamp_times
 from releasekit.credentials import scrubbed_environ
-from releasekit.errors import BuildError
+from releasekit.errors import BuildError, GitError
+
+_log = logging.getLogger(__name__)
 
 
 def build_command(source: Path, outdir: Path) -> list[str]:
@@ -34,6 +39,21 @@ def build_command(source: Path, outdir: Path) -> list[str]:
             str(source),
         ]
     return [sys.executable, "-m", "build", "--outdir", str(outdir), str(source)]
+
+
+def build_environ(project: Project) -> dict[str, str]:
+    """The build's environment: no credentials, and ``SOURCE_DATE_EPOCH`` (unless already
+    set) from the last commit, so that a rebuild of the same commit gives the same bytes."""
+    env = scrubbed_environ(project)
+    if "SOURCE_DATE_EPOCH" not in env:
+        try:
+            repository = Repository.find(project.root)
+            stamp = repository.run("log", "-1", "--format=%ct").strip() if repository else ""
+        except GitError:
+            stamp = ""
+        if stamp.isdigit():
+            env["SOURCE_DATE_EPOCH"] = stamp
+    return env
 
 
 def stale_files(project: Project) -> list[Path]:
@@ -80,12 +100,9 @@ def build(project: Project) -> list[Distribution]:
         command = build_command(project.root, outdir)
         front_end = "uv build" if "build" in command[1:2] else "python -m build"
         started = time.perf_counter()
+        environ = {**build_environ(project), **version_override_env(project)}
         with reporter.status(f"Building {project.name} {project.version} with {front_end}"):
-            result = run(
-                command,
-                cwd=project.root,
-                env={**scrubbed_environ(project), **version_override_env(project)},
-            )
+            result = run(command, cwd=project.root, env=environ)
         for leftover in build_leftovers(project.root) - leftovers_before:
             shutil.rmtree(leftover, ignore_errors=True)
         if result.returncode != 0:
@@ -97,6 +114,10 @@ def build(project: Project) -> list[Distribution]:
             )
         built = [path for path in sorted(outdir.iterdir()) if parse_filename(path.name)]
         _check_built_version(project, built)
+        epoch = environ.get("SOURCE_DATE_EPOCH", "")
+        for path in built:
+            if epoch.isdigit() and path.name.endswith(".tar.gz") and clamp_times(path, int(epoch)):
+                _log.debug("%s: member times clamped to SOURCE_DATE_EPOCH %s", path.name, epoch)
         project.dist_dir.mkdir(parents=True, exist_ok=True)
         for path in stale_files(project):
             path.unlink()

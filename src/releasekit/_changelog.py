@@ -170,9 +170,11 @@ def section(project: Project, version: str, commits: list[GitCommit]) -> str:
 
 
 def changelog_path(project: Project) -> Path:
-    """The project's changelog: ``[tool.commitizen] changelog_file``, else the first of
-    CHANGELOG, CHANGES, HISTORY and NEWS (each ``.md``, then ``.rst``) that exists, else
-    CHANGELOG.md (to be created)."""
+    """The project's changelog: the ``changelog-file`` setting, else ``[tool.commitizen]
+    changelog_file``, else the first of CHANGELOG, CHANGES, HISTORY and NEWS (each ``.md``,
+    then ``.rst``) that exists, else CHANGELOG.md (to be created)."""
+    if project.settings.changelog_file is not None:
+        return project.root / project.settings.changelog_file
     tool = read_pyproject(project.pyproject).get("tool", {})
     configured = (
         tool.get("commitizen", {}).get("changelog_file") if isinstance(tool, dict) else None

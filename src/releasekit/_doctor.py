@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
+from releasekit._changelog import changelog_path
 from releasekit._check import version_file_problems
 from releasekit._project import Project
 from releasekit._report import get_reporter
@@ -76,9 +77,10 @@ def doctor(project: Project) -> list[IndexReport]:
     that are present but would be refused, and disagreeing version files, are errors.
     """
     reporter = get_reporter()
+    style = project.tag_style()
     reporter.info(
         f"{project.name} {project.version} at {project.root}; dist dir {project.dist_dir}; "
-        f"tag {project.tag(project.version)}."
+        f"tag {style.tag(project.normalized_name, project.version)}."
     )
     reporter.info(version_source_line(project))
     if project.version_source.kind == "git" and Version(project.version).local:
@@ -87,7 +89,15 @@ def doctor(project: Project) -> list[IndexReport]:
             "comes from git and HEAD is not a release tag. `nox -s release -- VERSION` tags "
             "a release; `nox -s build -- --dev` builds a dev release."
         )
+    reporter.info(f"tag style {style.format}: {style.reason}.")
     problems = version_file_problems(project)
+    try:
+        changelog = changelog_path(project)
+    except ReleasekitError as exc:
+        problems.append(exc.what)
+    else:
+        state = "exists" if changelog.is_file() else "will be created"
+        reporter.info(f"changelog: release writes {changelog} ({state}).")
     if not problems:
         places = ", ".join(f.spec for f in project.version_files) or "no extra version files"
         reporter.success(f"version {project.version} agrees everywhere ({places}).")

@@ -134,10 +134,11 @@ class Repository:
         return path.resolve().relative_to(self.root.resolve()).as_posix() or "."
 
     def project_tags(self, project: Project) -> dict[str, Version]:
-        """Tags of ``project`` reachable from HEAD (by its tag-format), with their versions."""
+        """Tags of ``project`` reachable from HEAD (in its tag style), with their versions."""
+        style, name = project.tag_style(), project.normalized_name
         found: dict[str, Version] = {}
         for tag in self.run("tag", "--list", "--merged", "HEAD").split():
-            version = project.version_of_tag(tag)
+            version = style.version_of(name, tag)
             if version is not None:
                 found[tag] = version
         return found

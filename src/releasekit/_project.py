@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from releasekit._settings import DEFAULT_TAG_FORMAT, Settings, toml_keys
+from releasekit._settings import Settings, toml_keys
 from releasekit.errors import ConfigError, VersionError
 
 if sys.version_info >= (3, 11):
@@ -21,6 +21,7 @@ else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 if TYPE_CHECKING:
+    from releasekit._tags import TagStyle
     from releasekit.indexes.endpoints import Index
 
 
@@ -183,10 +184,16 @@ class Project:
         """Largest file an index accepts, in bytes."""
         return self.settings.max_file_size_mb * 1024 * 1024
 
+    def tag_style(self) -> TagStyle:
+        """How this project's release tags are spelt: ``tag-format``, else the style of the
+        repository's existing tags (:mod:`releasekit._tags`; reads git when not set)."""
+        from releasekit._tags import tag_style
+
+        return tag_style(self)
+
     def tag(self, version: str) -> str:
         """The git tag of ``version`` of this project."""
-        fmt = self.settings.tag_format or DEFAULT_TAG_FORMAT
-        return fmt.format(name=self.normalized_name, version=version)
+        return self.tag_style().tag(self.normalized_name, version)
 
     def index(self, name: str) -> Index:
         """The index called ``name``: built in or configured here, with environment overrides."""
@@ -196,15 +203,7 @@ class Project:
 
     def version_of_tag(self, tag: str) -> Version | None:
         """The version ``tag`` releases, or None when it is not a release tag of this project."""
-        marker = "\x00version\x00"
-        pattern = re.escape(self.tag(marker)).replace(re.escape(marker), "(?P<version>.+)")
-        found = re.fullmatch(pattern, tag)
-        if found is None:
-            return None
-        try:
-            return Version(found.group("version"))
-        except InvalidVersion:
-            return None
+        return self.tag_style().version_of(self.normalized_name, tag)
 
     @classmethod
     def load(

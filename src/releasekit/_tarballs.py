@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import posixpath
+import struct
 import tarfile
 from pathlib import Path
 
@@ -116,3 +117,35 @@ def inspect_tar(path: Path) -> Archive:
         return refuse(archive, f"unreadable ({exc}); rebuild it")
     archive.safe = not archive.problems
     return archive
+
+
+def clamp_times(path: Path, epoch: int) -> bool:
+    """Make a freshly built sdist reproducible: member times and the gzip header's time no
+    later than ``epoch`` (``SOURCE_DATE_EPOCH``), members and their order unchanged.
+
+    Backends that honour ``SOURCE_DATE_EPOCH`` already write such files and are left as they
+    are; setuptools (distutils' ``make_tarball``) does not. True when the file was rewritten.
+    """
+    with path.open("rb") as handle:
+        header = handle.read(10)
+    gzip_time = struct.unpack("<I", header[4:8])[0] if len(header) == 10 else epoch + 1
+    with tarfile.open(path, "r:gz") as source:
+        members = source.getmembers()
+        if gzip_time <= epoch and all(member.mtime <= epoch for member in members):
+            return False
+        partial = path.with_name(path.name + ".partial")
+        with (
+            partial.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch) as compressed,
+            tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as target,
+        ):
+            for member in members:
+                member.mtime = min(int(member.mtime), epoch)
+                member.pax_headers = {
+                    key: value
+                    for key, value in member.pax_headers.items()
+                    if key not in ("mtime", "atime", "ctime")
+                }
+                target.addfile(member, source.extractfile(member) if member.isfile() else None)
+    partial.replace(path)
+    return True

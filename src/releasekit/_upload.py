@@ -35,6 +35,7 @@ from releasekit.indexes import (
     RetryPolicy,
     http_event_hooks,
 )
+from releasekit.indexes.network import client_options
 from releasekit.indexes.refusals import explain_refusal
 from releasekit.indexes.simple import NO_UPLOADS
 
@@ -177,10 +178,15 @@ def _conflict(dist: Distribution, remote: str, index: Index) -> UploadError:
     return UploadError(
         f"{dist.filename} is already on {index.display} with different content: the index "
         f"has sha256 {remote}, the local file has sha256 {dist.sha256}.",
-        why="These files were built again after that version was uploaded; an index never "
-        "lets a filename be reused with other content (PyPI not even after deletion).",
-        fix="Bump the version (for example `nox -s release -- NEXT`, or build with --dev for "
-        "TestPyPI), rebuild with `nox -s build`, and upload again.",
+        why="The build is not reproducible from what was uploaded: releasekit builds with "
+        "SOURCE_DATE_EPOCH from the last commit, so a rebuild of the same commit is "
+        "byte-identical (except setuptools sdists); a difference means the tree, the commit, "
+        "the build backend's version or the build changed since. An index never lets a "
+        "filename be reused with other content (PyPI not even after deletion).",
+        fix="Bump the version (`nox -s release -- NEXT`, or build with --dev for TestPyPI), "
+        "rebuild with `nox -s build`, and upload again. Or keep what is on the index: check "
+        "out the commit it was built from and build again, or download the index's files "
+        "into the dist dir.",
     )
 
 
@@ -268,7 +274,7 @@ class _Sender:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             auth=(credentials.username, credentials.password),
             follow_redirects=False,
-            trust_env=True,
+            **client_options(credentials=True),
             event_hooks=http_event_hooks(),
         )
 

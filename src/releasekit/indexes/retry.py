@@ -14,6 +14,7 @@ import httpx
 from releasekit._polling import Backoff, Deadline
 from releasekit.errors import IndexUnavailable
 from releasekit.indexes.endpoints import Index
+from releasekit.indexes.network import proxy_for
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -106,6 +107,16 @@ def _connect_failure(exc: httpx.TransportError) -> Failure:
                 fix="Check the host name in the URL (a typo?) and this machine's network/DNS.",
             )
         if isinstance(error, ConnectionRefusedError):
+            proxy = proxy_for(str(exc.request.url)) if _host(exc) else None
+            if proxy:
+                return Failure(
+                    f"connection refused by the proxy {proxy}",
+                    transient=True,
+                    why="The proxy named by HTTPS_PROXY / HTTP_PROXY / ALL_PROXY does not "
+                    "answer: it is down, or the variable names the wrong host or port.",
+                    fix="Check the proxy variables (and NO_PROXY for hosts to reach directly), "
+                    "then run the same session again.",
+                )
             return Failure(
                 "connection refused or host unreachable",
                 transient=True,

@@ -16,6 +16,7 @@ from packaging.version import Version
 from releasekit._distributions import parse_filename
 from releasekit.errors import DistributionError, IndexUnavailable
 from releasekit.indexes.endpoints import USER_AGENT, Index, http_event_hooks
+from releasekit.indexes.network import client_options
 from releasekit.indexes.retry import RetryPolicy, describe_http_failure
 
 _log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ class IndexClient:
             follow_redirects=True,
             headers={"Accept": _ACCEPT, "Cache-Control": "no-cache", "User-Agent": USER_AGENT},
             transport=transport,
-            trust_env=True,
+            **client_options(),
             event_hooks=http_event_hooks(),
         )
 

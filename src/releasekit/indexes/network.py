@@ -1,0 +1,54 @@
+"""The network as this machine has it: its certificate authorities and its proxies.
+
+Like pip and uv: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set (and nothing else then);
+otherwise the system trust store (the ``truststore`` package: the operating system's own
+verifier on Windows and macOS, its CA bundle elsewhere) together with certifi's bundle.
+Proxies come from ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (httpx's
+``trust_env``). A proxy sees only the ``CONNECT host:port`` of an https request, never its
+headers; a plain-http request carrying credentials (a loopback index, or one allowed
+``allow-insecure-http``) goes directly, never through a proxy that would read them.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
+
+import certifi
+
+
+def tls_context() -> ssl.SSLContext:
+    """The certificate authorities to trust, as pip and uv choose them (see the module)."""
+    cafile = os.environ.get("SSL_CERT_FILE") or None
+    capath = os.environ.get("SSL_CERT_DIR") or None
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    try:
+        import truststore
+    except ImportError:  # pragma: no cover - a dependency; kept optional for vendoring
+        return ssl.create_default_context(cafile=certifi.where())
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=certifi.where())
+    return context
+
+
+def client_options(*, credentials: bool = False) -> dict[str, Any]:
+    """Keyword arguments for an ``httpx.Client``: this machine's CAs and proxies; with
+    ``credentials``, plain-http requests bypass every proxy."""
+    options: dict[str, Any] = {"verify": tls_context(), "trust_env": True}
+    if credentials:
+        options["mounts"] = {"http://": None}
+    return options
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (none when NO_PROXY exempts its host)."""
+    parts = urlsplit(url)
+    proxies = getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or proxy_bypass(parts.netloc):
+        return None
+    return proxy
