@@ -121,6 +121,7 @@ class IndexClient:
             follow_redirects=True,
             headers={"Accept": _ACCEPT, "Cache-Control": "no-cache", "User-Agent": USER_AGENT},
             transport=transport,
+            auth=index.simple_auth,
             trust_env=True,
             event_hooks=http_event_hooks(),
         )
