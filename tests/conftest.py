@@ -233,3 +233,12 @@ def project(built: Project, tmp_path: Path) -> Project:
     root = tmp_path / "copy"
     shutil.copytree(built.root, root)
     return Project.load(root)
+
+
+@pytest.fixture(autouse=True)
+def forget_held_secrets() -> Iterator[None]:
+    """Each test starts with no secret held in memory (releasekit moves the credentials it
+    reads out of os.environ and keeps them for later sessions of the same process)."""
+    releasekit.credentials.forget_secrets()
+    yield
+    releasekit.credentials.forget_secrets()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from releasekit.credentials import (
     read_token,
     resolve_credentials,
     scrubbed_environ,
+    take_secret,
     token_credentials,
 )
 from releasekit.errors import CredentialError
@@ -197,17 +199,24 @@ def test_configured_token_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_scrubbed_environ_drops_configured_token_env(
     project_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CORP_TOKEN", "x")
+    # A name nothing marks as secret but the configuration (no TOKEN, PASSWORD ... in it).
+    monkeypatch.setenv("CORP_UPLOAD_KEY", "x")
     monkeypatch.setenv("TEST_PYPI_API_TOKEN", "y")
     project = Project.load(
         project_dir,
-        indexes={"corp": {"upload-url": "u", "simple-url": "s", "token-env": "CORP_TOKEN"}},
+        indexes={"corp": {"upload-url": "u", "simple-url": "s", "token-env": "CORP_UPLOAD_KEY"}},
     )
     env = scrubbed_environ(project)
-    assert "CORP_TOKEN" not in env
+    assert "CORP_UPLOAD_KEY" not in env
     assert "TEST_PYPI_API_TOKEN" not in env
-    assert "CORP_TOKEN" in scrubbed_environ()
     assert "PATH" in env
+    # Loading the settings registered it: no child gets it, with or without the project, and
+    # releasekit took both out of its own environment (held in memory only).
+    assert "CORP_UPLOAD_KEY" not in scrubbed_environ()
+    assert "CORP_UPLOAD_KEY" not in os.environ
+    assert "TEST_PYPI_API_TOKEN" not in os.environ
+    assert take_secret("CORP_UPLOAD_KEY") == "x"
+    assert take_secret("TEST_PYPI_API_TOKEN") == "y"
 
 
 def test_log_records_of_child_loggers_are_redacted(caplog: pytest.LogCaptureFixture) -> None:

@@ -11,8 +11,9 @@ from releasekit._check import version_file_problems
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.credentials import Credentials, MissingCredentials, describe_sources
+from releasekit.credentials.sources import plain_http
 from releasekit.errors import CredentialError, ReleasekitError
-from releasekit.indexes import builtin_indexes
+from releasekit.indexes import Index, builtin_indexes
 
 
 @dataclass(frozen=True)
@@ -28,26 +29,47 @@ class IndexReport:
     warning: str | None = None
 
 
+def insecure_http_warning(index: Index) -> str | None:
+    """What to say about an index whose credentials may travel over plain http (else None)."""
+    urls = [url for url in (index.upload_url, index.simple_url) if plain_http(url)]
+    if index.allow_insecure_http:
+        where = f" ({', '.join(urls)})" if urls else ""
+        return (
+            f"allow-insecure-http = true: credentials for {index.name} may be sent over plain "
+            f"http{where}, readable by anyone on the network path; use https:// and remove it."
+        )
+    if urls:
+        return (
+            f"{', '.join(urls)} is plain http to another machine: releasekit refuses to send "
+            "credentials there; use https://."
+        )
+    return None
+
+
 def index_reports(project: Project) -> list[IndexReport]:
     """Each index's credentials, described without the secret (no network)."""
     names = sorted({*builtin_indexes(), *project.settings.indexes})
     reports = []
     for name in names:
         index = project.index(name)
+        insecure = insecure_http_warning(index)
         try:
             found: Credentials | str = describe_sources(index, project.name)
         except MissingCredentials as exc:
-            reports.append(IndexReport(name, index.upload_url, "none", exc.what, False, True))
+            reports.append(
+                IndexReport(name, index.upload_url, "none", exc.what, False, True, warning=insecure)
+            )
             continue
         except CredentialError as exc:
             detail = f"{exc.what} Fix: {exc.fix}" if exc.fix else exc.what
             reports.append(IndexReport(name, index.upload_url, "refused", detail, False))
             continue
         if isinstance(found, str):
-            reports.append(IndexReport(name, index.upload_url, found, "", True))
+            reports.append(IndexReport(name, index.upload_url, found, "", True, warning=insecure))
             continue
         detail = found.token.describe() if found.token else f"username {found.username!r}"
-        warning = found.least_privilege_warning(project.name)
+        warnings = [w for w in (insecure, found.least_privilege_warning(project.name)) if w]
+        warning = " ".join(warnings) or None
         reports.append(
             IndexReport(name, index.upload_url, found.source, detail, True, warning=warning)
         )
@@ -112,7 +134,7 @@ def doctor(project: Project) -> list[IndexReport]:
             reporter.warn(f"{report.index}: {report.detail}")
         elif not report.ok:
             problems.append(f"{report.index}: {report.detail}")
-        elif report.warning:
+        if report.warning:
             reporter.warn(f"{report.index}: {report.warning}")
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)

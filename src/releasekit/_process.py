@@ -1,8 +1,9 @@
 """Child processes: the one way releasekit starts a program, and the tools it runs (uv).
 
-Every child gets an environment without credentials (by default
-:func:`releasekit.credentials.scrubbed_environ`), never this process's environment as it is,
-and its command is logged (redacted) for the verbose trail.
+Every child gets an environment without credentials
+(:func:`releasekit.credentials.environment.child_environ`: by default this process's
+environment, else the one given, either way with every credential removed by name and by
+value), and its command is logged (redacted) for the verbose trail.
 """
 
 from __future__ import annotations
@@ -17,14 +18,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from releasekit.credentials.environment import scrubbed_environ
+from releasekit.credentials.environment import child_environ
 
 _log = logging.getLogger(__name__)
 _UV_LOCK = threading.Lock()
-
-
-def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
-    return dict(scrubbed_environ() if env is None else env)
 
 
 def _shown(part: str) -> str:
@@ -53,7 +50,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``command`` in ``cwd`` and wait for it; its output is captured as text.
 
-    The child gets ``env`` (default: this environment without credentials); its stdin is
+    The child gets ``env`` (default: this environment), without credentials; its stdin is
     ``input``, else empty. ``merge_output`` sends stderr into stdout; ``shell`` runs a
     command line through the shell (the project's own smoke commands). Never raises for an
     exit status: the caller reads ``returncode``. An :class:`OSError` (no such program)
@@ -63,7 +60,7 @@ def run(
     return subprocess.run(
         command,
         cwd=cwd,
-        env=_environment(env),
+        env=child_environ(env),
         input=input,
         stdin=subprocess.DEVNULL if input is None else None,
         stdout=subprocess.PIPE,
@@ -85,7 +82,7 @@ def start(
     """
     _log_command(command, cwd)
     return subprocess.Popen(
-        command, cwd=cwd, env=_environment(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        command, cwd=cwd, env=child_environ(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
 
 

@@ -120,3 +120,17 @@ def install_log_redaction() -> None:
                 handler.addFilter(redacting)
         if not any(isinstance(f, RedactingFilter) for f in logger.filters):
             logger.addFilter(redacting)
+
+
+_secret_variables: set[str] = set()
+
+
+def register_secret_variable(name: str) -> None:
+    """Treat environment variable ``name`` as holding a secret (a configured ``token-env``):
+    releasekit takes it out of its environment when it starts a child, and no child gets it."""
+    _secret_variables.add(name)
+
+
+def secret_variables() -> frozenset[str]:
+    """The variables registered with :func:`register_secret_variable`."""
+    return frozenset(_secret_variables)

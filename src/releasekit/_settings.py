@@ -10,6 +10,7 @@ from pathlib import PurePath
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar, get_args
 
+from releasekit._redaction import register_secret_variable
 from releasekit.errors import ConfigError
 
 DEFAULT_MAX_FILE_SIZE_MB = 100
@@ -153,6 +154,8 @@ def _indexes(tables: dict[Any, Any]) -> Mapping[str, IndexSettings]:
                     f"[tool.releasekit.indexes.{name}] {key} must be a string, not {value!r}.",
                     fix=f'Quote the value: {key} = "...".',
                 )
+        if isinstance(index.get("token-env"), str):
+            register_secret_variable(index["token-env"])
         indexes[str(name)] = IndexSettings(
             upload_url=index.get("upload-url"),
             simple_url=index.get("simple-url"),

@@ -24,7 +24,12 @@ from releasekit._check import check
 from releasekit._distributions import Distribution
 from releasekit._project import Project
 from releasekit._report import get_reporter
-from releasekit.credentials import Credentials, check_token, resolve_credentials
+from releasekit.credentials import (
+    Credentials,
+    check_token,
+    refuse_plain_http,
+    resolve_credentials,
+)
 from releasekit.errors import DistributionError, UploadError
 from releasekit.indexes import (
     PYPI,
@@ -73,6 +78,7 @@ def upload(
         credentials = resolve_credentials(index, project.name)
     elif credentials.token is not None:
         check_token(credentials.token, index, credentials.source, project.name)
+    refuse_plain_http(index, index.upload_url, f"the credentials from {credentials.source}")
     reporter = get_reporter()
     dists = check(project, dist_dir)
     reporter.info(f"Uploading to {index.display} with {credentials.describe()}.")

@@ -4,12 +4,15 @@ smoke-tested there."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from releasekit._distributions import Distribution
 from releasekit._process import find_uv, run
 from releasekit._report import get_reporter
-from releasekit.credentials import scrubbed_environ
+from releasekit.credentials import refuse_plain_http, scrubbed_environ
 from releasekit.errors import VerifyError
 from releasekit.indexes import Index
 
@@ -28,7 +31,7 @@ _log = logging.getLogger(__name__)
 _KEPT_INSTALLER_VARS = frozenset(
     {"UV_CACHE_DIR", "UV_NO_CACHE", "UV_NATIVE_TLS", "UV_HTTP_TIMEOUT"}
 )
-_DROPPED_VARS = frozenset({"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX"})
+_DROPPED_VARS = frozenset({"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX", "NETRC"})
 
 # Run in the verify environment's interpreter with -I: the installed distribution's version,
 # its requirements, and its top-level modules (top_level.txt, else inferred from its files).
@@ -91,6 +94,28 @@ def installer_environ(venv: Path | None = None) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def netrc_for(index: Index) -> Iterator[dict[str, str]]:
+    """``{"NETRC": path}`` for an installer reading ``index``, when its URL was given with a
+    user and password (else nothing): a netrc file of mode 600 in a private temporary
+    directory, removed on exit. uv and pip read it, so the password is never on a command
+    line. A password for a plain-http host other than this machine is refused."""
+    if index.simple_auth is None:
+        yield {}
+        return
+    refuse_plain_http(index, index.simple_url, "the password in its simple URL")
+    user, password = index.simple_auth
+    directory = Path(tempfile.mkdtemp(prefix="releasekit-netrc-"))
+    try:
+        path = directory / "netrc"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as netrc:
+            netrc.write(f"machine {index.host}\nlogin {user}\npassword {password}\n")
+        yield {"NETRC": str(path)}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _bin_dir(venv: Path) -> Path:
     return venv / ("Scripts" if os.name == "nt" else "bin")
 
@@ -147,12 +172,16 @@ class VerifyEnvironment:
         dependency_index: Index,
     ) -> Probe:
         """Install ``name==version`` from ``index`` (hash-pinned), then its dependencies from
-        ``dependency_index``, then check the environment is consistent."""
+        ``dependency_index``, then check the environment is consistent. A user and password
+        given in an index's URL reach the installer only in a netrc file (:func:`netrc_for`)."""
         pin = f"{name}=={version}"
         hashes = " ".join(f"--hash=sha256:{d.sha256}" for d in dists)
         requirements = self.workdir / "package.txt"
         requirements.write_text(f"{pin} {hashes}\n", encoding="utf-8")
-        with get_reporter().status(f"Installing {pin} from {index.display} ({self.installer})"):
+        with (
+            get_reporter().status(f"Installing {pin} from {index.display} ({self.installer})"),
+            netrc_for(index) as netrc,
+        ):
             self._run(
                 [
                     *self._pip("install"),
@@ -168,6 +197,7 @@ class VerifyEnvironment:
                 why="The index lists the files but could not serve an installable one for this "
                 "interpreter, or the files it served were not the ones built here.",
                 fix="Read the installer's output above.",
+                extra=netrc,
             )
         probe = self.probe(name)
         dependencies = runtime_requirements(probe.dependencies)
@@ -175,8 +205,12 @@ class VerifyEnvironment:
             constraints = self.workdir / "constraints.txt"
             constraints.write_text(pin + "\n", encoding="utf-8")
             listing = ", ".join(dependencies)
-            with get_reporter().status(
-                f"Installing the dependencies of {name} from {dependency_index.display}: {listing}"
+            with (
+                get_reporter().status(
+                    f"Installing the dependencies of {name} from {dependency_index.display}: "
+                    f"{listing}"
+                ),
+                netrc_for(dependency_index) as netrc,
             ):
                 self._run(
                     [
@@ -194,6 +228,7 @@ class VerifyEnvironment:
                     "them is missing there or has no matching version.",
                     fix="Publish the dependency on the production index first, or correct the "
                     "requirement, then release a new version.",
+                    extra=netrc,
                 )
         self._run(
             self._pip("check"),
@@ -263,8 +298,17 @@ class VerifyEnvironment:
             base = [str(self.python), "-m", "pip"]
         return [*base, subcommand, "--isolated", "--disable-pip-version-check", "--no-input"]
 
-    def _run(self, command: list[str], what: str, *, why: str = "", fix: str = "") -> str:
-        result = run(command, cwd=self.workdir, env=installer_environ(self.venv))
+    def _run(
+        self,
+        command: list[str],
+        what: str,
+        *,
+        why: str = "",
+        fix: str = "",
+        extra: dict[str, str] | None = None,
+    ) -> str:
+        env = {**installer_environ(self.venv), **(extra or {})}
+        result = run(command, cwd=self.workdir, env=env)
         if result.returncode != 0:
             get_reporter().output(f"{what} failed; its output:", result.stdout + result.stderr)
             raise VerifyError(

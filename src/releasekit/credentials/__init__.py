@@ -16,7 +16,10 @@ from releasekit.credentials.environment import SECRET_ENV_VARS, scrubbed_environ
 from releasekit.credentials.sources import (
     Credentials,
     describe_sources,
+    forget_secrets,
+    refuse_plain_http,
     resolve_credentials,
+    take_secret,
     token_credentials,
 )
 from releasekit.credentials.tokens import (
@@ -44,11 +47,14 @@ __all__ = [
     "describe_sources",
     "exchange_identity",
     "expected_location",
+    "forget_secrets",
     "instance_name",
     "mint_token",
     "public_locations",
     "read_token",
+    "refuse_plain_http",
     "resolve_credentials",
     "scrubbed_environ",
+    "take_secret",
     "token_credentials",
 ]

@@ -1,24 +1,148 @@
-"""Environments for child processes: no credential of any kind reaches them."""
+"""Environments for child processes: no credential of any kind reaches them.
+
+A variable is a secret when its name says so (a known credential variable, a configured
+``token-env``, or a name with ``TOKEN``, ``PASSWORD``, ``SECRET``, ``API_KEY`` ... as a word)
+or when its value does (anything :func:`releasekit._redaction.redact` would mask: a PyPI
+token, a JWT such as an OIDC identity token, a URL with a password, a registered secret in any
+of its encoded forms). Before a child starts, :func:`seal` takes the credentials releasekit
+reads out of ``os.environ`` (into the in-memory store of :mod:`releasekit.credentials.sources`)
+and, on Linux, overwrites every secret value in this process's initial environment block,
+which ``/proc/<pid>/environ`` shows to any process of the same user, and makes this process
+non-dumpable so that its memory (``/proc/<pid>/mem``) and environment cannot be read by
+other processes of the same user (docs/tokens.md, "What child processes get").
+"""
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from releasekit._redaction import redact, register_secret_variable, secret_variables
+from releasekit.credentials.sources import held_secrets, take_secret
 
 if TYPE_CHECKING:
     from releasekit._project import Project
 
-#: Environment variables that may hold a secret; build backends and smoke commands never see them.
-SECRET_ENV_VARS = ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_PASSWORD")
+_log = logging.getLogger(__name__)
+
+#: Variables releasekit itself reads credentials from (besides configured ``token-env``).
+READ_SECRET_VARS = ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_PASSWORD")
+#: Environment variables that hold or lead to a credential; no child process ever sees them.
+SECRET_ENV_VARS = (
+    *READ_SECRET_VARS,
+    "TWINE_USERNAME",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_RUNTIME_URL",
+    "CI_JOB_TOKEN",
+    "CI_JOB_JWT",
+    "CI_JOB_JWT_V1",
+    "CI_JOB_JWT_V2",
+    "CI_REGISTRY_PASSWORD",
+    "CI_DEPLOY_PASSWORD",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "SIGSTORE_ID_TOKEN",
+)
+#: A variable name that says it holds a secret (``TOKEN`` etc. as an ``_``-separated word).
+SECRET_NAME_PATTERN = re.compile(
+    r"(?:^|_)(?:TOKEN|PASSWORD|PASSWD|SECRET|APIKEY|CREDENTIALS?)(?:_|$)"
+    r"|API_KEY|ACCESS_KEY|PRIVATE_KEY|AUTH_HEADER",
+    re.IGNORECASE,
+)
+_PR_SET_DUMPABLE = 4
+
+
+def is_secret(name: str, value: str) -> bool:
+    """True when variable ``name`` with ``value`` may hold a credential (by name or value)."""
+    return (
+        name in SECRET_ENV_VARS
+        or name in secret_variables()
+        or SECRET_NAME_PATTERN.search(name) is not None
+        or (bool(value) and redact(value) != value)
+    )
 
 
 def scrubbed_environ(project: Project | None = None) -> dict[str, str]:
-    """A copy of the environment without any variable that may hold an index secret.
+    """A copy of the environment without any variable that may hold a credential.
 
-    With ``project``, the ``token-env`` variables of its configured indexes go too.
+    With ``project``, the ``token-env`` variables of its configured indexes are registered
+    first (reading the settings registers them too). Calls :func:`seal` first.
     """
-    drop = set(SECRET_ENV_VARS)
     if project is not None:
-        indexes = project.settings.indexes.values()
-        drop.update(index.token_env for index in indexes if index.token_env is not None)
-    return {key: value for key, value in os.environ.items() if key not in drop}
+        for index in project.settings.indexes.values():
+            if index.token_env is not None:
+                register_secret_variable(index.token_env)
+    return child_environ()
+
+
+def child_environ(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's environment) without any variable that may hold a
+    credential, by name or by value; calls :func:`seal` first. Every child gets this."""
+    seal()
+    base = os.environ if env is None else env
+    return {key: value for key, value in base.items() if not is_secret(key, value)}
+
+
+def seal() -> None:
+    """Take every credential releasekit reads out of ``os.environ`` (kept in memory only),
+    and, on Linux, wipe every secret from this process's initial environment block and make
+    the process non-dumpable while it holds a secret (no-ops elsewhere)."""
+    for name in (*READ_SECRET_VARS, *sorted(secret_variables())):
+        if name in os.environ:
+            take_secret(name)
+    if not sys.platform.startswith("linux"):
+        return
+    wiped = _wipe_initial_environment(is_secret)
+    if wiped or held_secrets():
+        _no_dumps()
+
+
+def _wipe_initial_environment(secret: Callable[[str, str], bool]) -> int:
+    """Overwrite with NUL bytes the value of each ``NAME=value`` entry of this process's
+    initial environment block (what ``/proc/self/environ`` shows) for which ``secret`` is
+    true; returns how many were wiped. ``os.environ`` is a copy and keeps its values; a
+    variable still in it is put back with ``putenv`` so C code reading it sees the value."""
+    try:
+        stat = Path("/proc/self/stat").read_bytes()
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        start, end = int(fields[47]), int(fields[48])
+        block = Path("/proc/self/environ").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return 0
+    if len(block) != end - start:
+        return 0
+    wiped, offset = 0, 0
+    for entry in block.split(b"\0"):
+        name, sep, value = entry.partition(b"=")
+        here, offset = offset, offset + len(entry) + 1
+        text = name.decode(errors="replace")
+        if not (sep and value and secret(text, value.decode(errors="replace"))):
+            continue
+        address = start + here + len(name) + 1
+        if ctypes.string_at(address, len(value)) != value:  # the block moved: leave it
+            return wiped
+        ctypes.memset(address, 0, len(value))
+        wiped += 1
+        if text in os.environ:
+            os.putenv(text, os.environ[text])
+    if wiped:
+        _log.debug("wiped %d secret value(s) from the initial environment block", wiped)
+    return wiped
+
+
+def _no_dumps() -> None:
+    """``prctl(PR_SET_DUMPABLE, 0)``: other processes of the same user (without
+    CAP_SYS_PTRACE) can no longer read this process's memory or environment."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: nothing more can be done here
+        return

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from releasekit._redaction import register_credentials
+from releasekit._redaction import register_credentials, register_secret
 from releasekit.ci import detect as detect_ci
 from releasekit.credentials.tokens import (
     TOKEN_PREFIX,
@@ -19,6 +21,73 @@ from releasekit.credentials.tokens import (
 from releasekit.credentials.trusted import exchange_identity
 from releasekit.errors import CredentialError, MissingCredentials
 from releasekit.indexes import Index
+
+# --- secrets read from the environment, kept in memory only -------------------------------
+
+_held: dict[str, str] = {}
+
+
+def take_secret(name: str) -> str | None:
+    """The secret in environment variable ``name``, moved out of ``os.environ`` on first read.
+
+    A value set in ``os.environ`` (again) is taken and replaces the one held; otherwise the
+    value taken earlier in this process is returned (nox runs every session of one
+    invocation in one process). The value is registered for redaction.
+    """
+    value = os.environ.pop(name, None)
+    if value is not None and value.strip():
+        register_secret(value)
+        _held[name] = value
+    return _held.get(name)
+
+
+def held_secrets() -> tuple[str, ...]:
+    """The names of the variables whose secrets are held in memory."""
+    return tuple(_held)
+
+
+def forget_secrets() -> None:
+    """Drop every secret held in memory (a long-lived process between jobs; tests)."""
+    _held.clear()
+
+
+# --- credentials only over an encrypted connection ---------------------------------------
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url``'s host is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def plain_http(url: str) -> bool:
+    """True when ``url`` is plain ``http://`` to a host other than this machine."""
+    return urlsplit(url).scheme.lower() == "http" and not is_loopback(url)
+
+
+def refuse_plain_http(index: Index, url: str, what: str) -> None:
+    """Raise :class:`CredentialError` when ``what`` (credentials, by where they come from)
+    would travel in cleartext to ``url`` of ``index``, unless it allows insecure HTTP."""
+    if not plain_http(url) or index.allow_insecure_http:
+        return
+    host = urlsplit(url).hostname
+    raise CredentialError(
+        f"Refusing to send {what} to {index.name} over plain http:// (host {host}).",
+        why="Over http anyone on the network path can read the credentials (an HTTP Basic "
+        "Authorization header is only base64); only this machine (localhost, 127.0.0.0/8, "
+        "::1) is exempt.",
+        fix=f"Use an https:// URL for index {index.name}. If the network path is trusted and "
+        f"you accept the risk, add allow-insecure-http = true to "
+        f"[tool.releasekit.indexes.{index.name}].",
+    )
+
 
 # --- where credentials come from ---------------------------------------------------------
 
@@ -67,6 +136,7 @@ def token_credentials(
     """
     secret = secret.strip()
     register_credentials(username, secret)
+    refuse_plain_http(index, index.upload_url, f"the credentials from {source}")
     public = expected_location(index) is not None
     if not public and not secret.startswith(TOKEN_PREFIX):
         return Credentials(username, secret, source)
@@ -124,23 +194,28 @@ def resolve_credentials(
 ) -> Credentials:
     """The credentials for ``index``, checked offline; raises :class:`CredentialError`.
 
-    Order: the index's token variable, ``TWINE_USERNAME``/``TWINE_PASSWORD``, the keyring,
-    trusted publishing (in CI, unless ``trusted_publishing`` is False; this one makes
-    requests to the index).
+    Order: the index's token variable, ``TWINE_USERNAME``/``TWINE_PASSWORD``, the user and
+    password in the upload URL, the keyring, trusted publishing (in CI, unless
+    ``trusted_publishing`` is False; this one makes requests to the index). Variables read
+    are moved out of ``os.environ`` (:func:`take_secret`). Credentials for a plain
+    ``http://`` URL other than this machine are refused (:func:`refuse_plain_http`).
     """
     variable = index.token_env
-    if variable and os.environ.get(variable, "").strip():
-        secret = os.environ[variable]
+    secret = take_secret(variable) if variable else None
+    if variable and secret and secret.strip():
         return token_credentials(secret, index, variable, project_name, now, index.username)
-    if os.environ.get("TWINE_PASSWORD", "").strip():
+    password = take_secret("TWINE_PASSWORD")
+    if password and password.strip():
         username = os.environ.get("TWINE_USERNAME") or TOKEN_USERNAME
-        return token_credentials(
-            os.environ["TWINE_PASSWORD"], index, "TWINE_PASSWORD", project_name, now, username
-        )
+        return token_credentials(password, index, "TWINE_PASSWORD", project_name, now, username)
+    if index.upload_auth is not None:
+        user, password = index.upload_auth
+        return token_credentials(password, index, "the upload URL", project_name, now, user)
     stored = _from_keyring(index)
     if stored:
         return token_credentials(stored, index, "the keyring", project_name, now, index.username)
     if trusted_publishing and detect_ci().issues_oidc:
+        refuse_plain_http(index, index.web_url, "an identity token (trusted publishing)")
         minted = exchange_identity(index)
         if minted is not None:
             return token_credentials(minted, index, "trusted publishing", project_name)

@@ -8,14 +8,15 @@ import importlib.util
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
 from releasekit import __version__
+from releasekit._redaction import register_credentials
 from releasekit._settings import IndexSettings
 from releasekit.errors import ConfigError
 
@@ -77,13 +78,22 @@ def web_root(upload_url: str) -> str:
 
 @dataclass(frozen=True)
 class Index:
-    """Where an index takes uploads and lists files, and where its credentials come from."""
+    """Where an index takes uploads and lists files, and where its credentials come from.
+
+    The URLs never hold a user or password: those given in a configured URL are kept apart
+    in ``upload_auth`` and ``simple_auth`` (user, password), never shown.
+    ``allow_insecure_http`` lets credentials go over plain http to a host other than this
+    machine.
+    """
 
     name: str
     upload_url: str
     simple_url: str
     token_env: str | None = None
     username: str = "__token__"
+    allow_insecure_http: bool = False
+    upload_auth: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+    simple_auth: tuple[str, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def env_prefix(self) -> str:
@@ -173,7 +183,33 @@ def resolve_index(name: str, configured: Mapping[str, IndexSettings] | None = No
             )
     if not simple.endswith("/"):
         simple += "/"
-    return Index(index.name, upload, simple, index.token_env, index.username)
+    upload, upload_auth = split_userinfo(upload)
+    simple, simple_auth = split_userinfo(simple)
+    return Index(
+        index.name,
+        upload,
+        simple,
+        index.token_env,
+        index.username,
+        allow_insecure_http=table.allow_insecure_http,
+        upload_auth=upload_auth,
+        simple_auth=simple_auth,
+    )
+
+
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``url`` without its ``user:password@`` part, and that (user, password) decoded, or
+    None. The password is registered for redaction (also as a Basic credential)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    register_credentials(user, password)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), (
+        user,
+        password,
+    )
 
 
 def url_problem(url: str) -> str | None:

@@ -236,7 +236,8 @@ class IndexClient:
             follow_redirects=True,
             headers={"Accept": _ACCEPT, "Cache-Control": "no-cache", "User-Agent": USER_AGENT},
             transport=transport,
-            **client_options(),
+            auth=index.simple_auth,
+            **client_options(credentials=index.simple_auth is not None),
             event_hooks=http_event_hooks(),
         )
 
