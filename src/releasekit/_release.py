@@ -22,7 +22,7 @@ from releasekit._changelog import (
     with_section,
 )
 from releasekit._git import Repository
-from releasekit._project import Project
+from releasekit._project import Project, decoded
 from releasekit._report import get_reporter
 from releasekit._stamp import (
     FileEdit,
@@ -108,13 +108,15 @@ def plan_release(
     branch = project.settings.release_branch
     _check_repository(project, version, tag, branch, repository)
     remote = _check_remote(project, version, tag, repository) if push else None
-    check_index(project, version, required=index_check)
+    if index_check:
+        check_index(project, version)
     conflict = tag_format_conflict(project, str(version))
     if conflict:
         get_reporter().warn(conflict)
     previous = repository.last_tag(project, below=version)
     edits = version_edits(project, str(version))
     edits.append(_changelog_edit(project, str(version), repository, previous))
+    _check_inside(edits, repository)
     return ReleasePlan(
         project=project,
         version=str(version),
@@ -187,6 +189,21 @@ def _check_remote(project: Project, version: Version, tag: str, repository: Repo
     return remote
 
 
+def _check_inside(edits: list[FileEdit], repository: Repository) -> None:
+    """Refuse a release that would change a file outside the repository (it cannot commit it)."""
+    root = repository.root.resolve()
+    outside = [str(p) for edit in edits if not (p := edit.path.resolve()).is_relative_to(root)]
+    if outside:
+        raise _refuse(
+            f"{outside[0]} is outside the repository at {root}, but the release would set "
+            "the version in it.",
+            why="A release commits every file it changes, and git commits only files inside "
+            "the repository.",
+            fix="Move the file into the repository, or remove it from `version-files` "
+            "([tool.releasekit]) or `version_files` ([tool.commitizen]).",
+        )
+
+
 def _changelog_edit(
     project: Project, version: str, repository: Repository, previous: str | None
 ) -> FileEdit:
@@ -194,7 +211,7 @@ def _changelog_edit(
     path = changelog_path(project)
     before = path.read_bytes() if path.is_file() else None
     text = with_section(
-        before.decode("utf-8") if before is not None else None,
+        decoded(before, path, "add the release to the changelog") if before is not None else None,
         section(project, version, commits_since(project, repository, previous)),
         changelog_format(path) or "md",
     )
