@@ -56,20 +56,16 @@ def _refuse(what: str, why: str = "", fix: str = "") -> ReleaseError:
     return ReleaseError(what, why=why, fix=fix)
 
 
-def check_index(project: Project, version: Version, *, required: bool = True) -> None:
+def check_index(project: Project, version: Version) -> None:
     """Refuse ``version`` unless it is above every release of the project on PyPI.
 
-    A project not yet on the index passes. An unreachable index is an error when
-    ``required`` (else a warning).
+    A project not yet on the index passes; an unreachable index is an error.
     """
     index = project.index("pypi")
     try:
         with IndexClient(index) as client:
             released = sorted(client.versions(project.name))
     except IndexUnavailable as exc:
-        if not required:
-            get_reporter().warn(f"Skipped the index check: {exc.what}")
-            return
         raise _refuse(
             f"Cannot check the versions of {project.name} on {index.display}: {exc.what}",
             why="releasekit refuses a version the index already has or has passed, and "

@@ -259,7 +259,7 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
     parser.add_argument("--push", action="store_true", help="push the commit and the tag")
     parser.add_argument("--dry-run", action="store_true", help="show every change, make none")
     parser.add_argument(
-        "--no-index-check", action="store_true", help="go on when PyPI cannot be reached"
+        "--no-index-check", action="store_true", help="skip the check against PyPI (offline)"
     )
     args = parser.parse_args(session.posargs)
     with checkout_lock(Path.cwd(), f"release {args.version}"):
