@@ -259,8 +259,10 @@ def apply(plan: ReleasePlan, repository: Repository) -> str:
 
     Any failure, KeyboardInterrupt or SIGTERM before the push is done restores the
     repository as it was and re-raises (failures as :class:`ReleaseError`). Signals are
-    held while a step runs, so git is never killed half way through writing. Returns the
-    release commit.
+    held while a local step runs, so git is never killed half way through writing. The push
+    can be interrupted (git and its hooks are stopped); then, or when it fails, the remote
+    is asked whether it has the tag: if it has (or cannot say), the commit and tag are kept
+    and the message says so. Returns the release commit.
     """
     head = repository.head()
     step = "write the files"
@@ -281,24 +283,32 @@ def apply(plan: ReleasePlan, repository: Repository) -> str:
             if plan.remote:
                 step = "push"
                 branch = f"refs/heads/{plan.branch}"
-                with signals_deferred():
-                    repository.run(
-                        "push",
-                        "--atomic",
-                        "--quiet",
-                        plan.remote,
-                        f"{branch}:{branch}",
-                        f"refs/tags/{plan.tag}:refs/tags/{plan.tag}",
-                    )
-                    pushed = True
+                repository.run(
+                    "push",
+                    "--atomic",
+                    "--quiet",
+                    plan.remote,
+                    f"{branch}:{branch}",
+                    f"refs/tags/{plan.tag}:refs/tags/{plan.tag}",
+                )
+                pushed = True
             return repository.head()
     except BaseException as exc:
         if pushed:
             raise
+        remote_state = ""
+        if step == "push" and plan.remote:
+            kept = _push_outcome(plan, plan.remote, repository, exc)
+            if kept is exc:
+                raise
+            if kept is not None:
+                raise kept from exc
+            remote_state = f"the remote {plan.remote!r} does not have the tag {plan.tag}; "
         problems = _rollback(plan, repository, head)
         if not isinstance(exc, Exception):
             get_reporter().warn(
                 f"Release of {plan.project.name} {plan.version} interrupted at step {step!r}; "
+                + remote_state
                 + ("the repository was restored." if not problems else "; ".join(problems))
             )
             raise
@@ -314,6 +324,50 @@ def apply(plan: ReleasePlan, repository: Repository) -> str:
             why="The step failed for the reason given (a git hook, permissions, the remote).",
             fix="Correct the cause, then run the same release again.",
         ) from exc
+
+
+def _push_outcome(
+    plan: ReleasePlan, remote: str, repository: Repository, exc: BaseException
+) -> BaseException | None:
+    """After a push that failed or was interrupted: None when ``remote`` lacks the tag (undo
+    the release), else what to raise with the local commit and tag kept (already reported
+    when ``exc`` is an interrupt, which is then raised as it is)."""
+    try:
+        landed: bool | None = repository.remote_has_tag(remote, plan.tag)
+        reason = ""
+    except GitError as error:
+        landed, reason = None, error.what.splitlines()[-1]
+    if landed is False:
+        return None
+    commit = repository.head()[:12]
+    name = f"{plan.project.name} {plan.version}"
+    if landed:
+        state = (
+            f"the push went through: {remote!r} has the tag {plan.tag} and commit {commit} "
+            f"on {plan.branch}. The release stands; nothing was undone."
+        )
+        fix = "Nothing to redo: publish from the tag as usual."
+    else:
+        state = (
+            f"whether {remote!r} has the tag {plan.tag} could not be checked ({reason}). "
+            f"The commit {commit} and the tag were kept."
+        )
+        fix = (
+            f"Check with `git ls-remote --tags {remote} {plan.tag}`: if the tag is there the "
+            f"release stands; if not, push with `git push --atomic {remote} {plan.branch} "
+            f"{plan.tag}`."
+        )
+    if not isinstance(exc, Exception):
+        get_reporter().warn(f"Release of {name} interrupted during the push; {state} {fix}")
+        return exc
+    detail = exc.what if isinstance(exc, ReleasekitError) else f"{type(exc).__name__}: {exc}"
+    return ReleaseError(
+        f"The push of {name} reported a failure: {detail}\nYet {state}",
+        why="The remote took the push, but its answer did not reach releasekit intact."
+        if landed
+        else "git reported a failure, and the remote could not be asked whether the push arrived.",
+        fix=fix,
+    )
 
 
 def release(

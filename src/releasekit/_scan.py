@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Literal
 
 from releasekit._git import Repository
+from releasekit._process import stop_group
 from releasekit._report import get_reporter
 from releasekit.credentials import instance_name
 from releasekit.credentials.tokens import token_at, token_location
@@ -454,13 +455,17 @@ def _blob_hits(repository: Repository, blobs: Mapping[str, str]) -> dict[str, li
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     found: dict[str, list[_Hit]] = {}
-    while header := stdout.readline():
-        sha, _kind, size = header.split()
-        data = stdout.read(int(size) + 1)[:-1]
-        hits, capped = _hits(data)
-        _warn_capped(f"{blobs[sha.decode()]} (blob {sha.decode()[:12]})", capped)
-        if hits:
-            found[sha.decode()] = hits
+    try:
+        while header := stdout.readline():
+            sha, _kind, size = header.split()
+            data = stdout.read(int(size) + 1)[:-1]
+            hits, capped = _hits(data)
+            _warn_capped(f"{blobs[sha.decode()]} (blob {sha.decode()[:12]})", capped)
+            if hits:
+                found[sha.decode()] = hits
+    except BaseException:
+        stop_group(process)
+        raise
     writer.join()
     process.wait()
     return found
