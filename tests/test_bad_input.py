@@ -166,6 +166,11 @@ CASES = {
         needles=("nowhere",),
     ),
     "verify-without-dist": Case("verify_testpypi", needles=("does not exist",)),
+    "verify-from-absent-dir": Case(
+        "verify_testpypi",
+        args=("--dist-dir", "nowhere"),
+        needles=("The dist dir nowhere does not exist",),
+    ),
     "dist-dir-is-a-file": Case(
         "check_dist", releasekit="dist-dir = 'README.md'", needles=("is a file, not a directory",)
     ),
