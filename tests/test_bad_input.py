@@ -5,6 +5,7 @@ traceback."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from pypitoken import Token
 
-from conftest import run_nox
+from conftest import git, run_nox
 from releasekit.credentials import mint_token
 
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
@@ -43,10 +45,22 @@ class Case:
     replace: tuple[str, str] | None = None
     env: dict[str, str] = field(default_factory=dict)
     needles: tuple[str, ...] = ()
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def _token(**kwargs: object) -> dict[str, str]:
     return {"TEST_PYPI_API_TOKEN": mint_token("testpypi", **kwargs)}  # type: ignore[arg-type]
+
+
+def _caveated(caveat: object) -> dict[str, str]:
+    """A TestPyPI token with one more caveat (JSON, written as given)."""
+    token = Token.load(mint_token("testpypi"))
+    token._macaroon.add_first_party_caveat(json.dumps(caveat))
+    return {"TEST_PYPI_API_TOKEN": token.dump()}
+
+
+VERSION_FILE = "src/sample_pkg/__init__.py"
+RELEASE_OFFLINE = ("0.2.0", "--dry-run", "--no-index-check")
 
 
 CASES = {
@@ -91,6 +105,49 @@ CASES = {
     "package-not-in-repo": Case(
         "build", args=("--package", "other"), needles=("--package other", "sample-pkg")
     ),
+    "tag-format-empty-field": Case(
+        "doctor", releasekit="tag-format = 'v{version}{}'", needles=("empty field {}",)
+    ),
+    "tag-format-conversion": Case(
+        "doctor", releasekit="tag-format = '{version!x}'", needles=("conversion or format spec",)
+    ),
+    "tag-format-unclosed": Case(
+        "doctor", releasekit="tag-format = '{version'", needles=("not a valid format",)
+    ),
+    "tag-format-single-brace": Case(
+        "doctor", releasekit="tag-format = 'v{version}}'", needles=("not a valid format",)
+    ),
+    "tag-format-nested-spec": Case(
+        "doctor",
+        releasekit="tag-format = '{version:>{name}}'",
+        needles=("conversion or format spec",),
+    ),
+    "commitizen-bad-regex": Case(
+        "build",
+        args=("--version", "0.2.0"),
+        tables=f"[tool.commitizen]\nversion_files = ['{VERSION_FILE}:(unclosed']\n",
+        needles=("'(unclosed' is not a valid regular expression",),
+    ),
+    # files releasekit reads and writes
+    "version-file-not-utf8": Case(
+        "build",
+        args=("--version", "0.2.0"),
+        files={VERSION_FILE: b'__version__ = "0.1.0"\n# caf\xe9\n'},
+        needles=("is not UTF-8 text (byte 0xe9 on line 2)",),
+    ),
+    "changelog-not-utf8": Case(
+        "release",
+        args=RELEASE_OFFLINE,
+        files={"CHANGELOG.md": b"# Changelog\n\nCaf\xe9\n"},
+        needles=("CHANGELOG.md is not UTF-8 text",),
+    ),
+    "version-file-outside-repository": Case(
+        "release",
+        args=RELEASE_OFFLINE,
+        replace=(':__version__"]', ':__version__", "../outside.py:__version__"]'),
+        files={"../outside.py": b'__version__ = "0.1.0"\n'},
+        needles=("outside.py is outside the repository",),
+    ),
     # versions
     "invalid-version": Case(
         "build",
@@ -109,6 +166,19 @@ CASES = {
         needles=("nowhere",),
     ),
     "verify-without-dist": Case("verify_testpypi", needles=("does not exist",)),
+    "verify-from-absent-dir": Case(
+        "verify_testpypi",
+        args=("--dist-dir", "nowhere"),
+        needles=("The dist dir nowhere does not exist",),
+    ),
+    "dist-dir-is-a-file": Case(
+        "check_dist", releasekit="dist-dir = 'README.md'", needles=("is a file, not a directory",)
+    ),
+    "directory-named-like-a-wheel": Case(
+        "check_dist",
+        files={"dist/sample_pkg-0.1.0-py3-none-any.whl/METADATA": b""},
+        needles=("named like a distribution file but is not a file",),
+    ),
     # tokens
     "no-token": Case("upload_testpypi", needles=("TEST_PYPI_API_TOKEN is not set",)),
     "not-a-token": Case(
@@ -129,6 +199,19 @@ CASES = {
     ),
     "token-for-another-project": Case(
         "upload_testpypi", env=_token(projects=["someone-else"]), needles=("someone-else",)
+    ),
+    "caveat-expiry-words": Case(
+        "upload_testpypi", env=_caveated([0, "soon", "now"]), needles=("malformed restriction",)
+    ),
+    "caveat-legacy-expiry-not-a-number": Case(
+        "upload_testpypi",
+        env=_caveated({"exp": "x", "nbf": 1}),
+        needles=("malformed restriction",),
+    ),
+    "caveat-expired-before-the-calendar": Case(
+        "upload_testpypi",
+        env=_caveated([0, -1e30, 0]),
+        needles=("has expired (expiry: before 0001-01-01",),
     ),
     # arguments of every session
     "build-unknown-argument": Case("build", args=("--bogus",), needles=("--bogus",)),
@@ -158,6 +241,11 @@ def test_bad_input_is_explained(make_project: Callable[..., Path], case: Case) -
     if case.releasekit:
         text = text.replace("[tool.releasekit]\n", f"[tool.releasekit]\n{case.releasekit}\n")
     pyproject.write_text(text + case.tables)
+    for name, content in case.files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "--allow-empty", "-m", "chore: the bad input")
     env = {**NO_KEYRING, **_closed_port_env(), **case.env}
     result = run_nox(root, "-s", case.session, "--", *case.args, env=env)
     output = result.stdout

@@ -171,6 +171,22 @@ def test_unreachable_index_refuses_unless_told(
     assert Project.load(sample).version == "0.2.0"
 
 
+def test_no_index_check_sends_no_request(sample: Path) -> None:
+    # The index is on a closed port: any request would show in the verbose trail (and, when
+    # it fails, in a warning); the docs promise offline use.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {"RELEASEKIT_PYPI_SIMPLE_URL": f"http://127.0.0.1:{port}/simple/"}
+    result = run_nox(
+        sample, "-s", "release", "--", "0.2.0", "--no-index-check", "--verbose", env=env
+    )
+    assert result.returncode == 0, result.stdout
+    assert "$ git" in result.stdout  # the trail is on
+    assert port not in result.stdout
+    assert "index check" not in result.stdout
+
+
 def test_dry_run_prints_every_change_and_touches_nothing(sample: Path, pypi: LocalIndex) -> None:
     before = state(sample)
     result = run_nox(sample, "-s", "release", "--", "0.2.0", "--dry-run")

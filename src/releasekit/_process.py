@@ -3,7 +3,10 @@
 Every child gets an environment without credentials
 (:func:`releasekit.credentials.environment.child_environ`: by default this process's
 environment, else the one given, either way with every credential removed by name and by
-value), and its command is logged (redacted) for the verbose trail.
+value), and its command is logged (redacted) for the verbose trail. Every child starts in a
+process group of its own; when waiting for it is interrupted (KeyboardInterrupt, or SIGTERM
+turned into SystemExit), the whole group is killed and reaped before the interrupt goes on,
+so no backend, hook or installer outlives releasekit.
 """
 
 from __future__ import annotations
@@ -13,15 +16,23 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 from releasekit.credentials.environment import child_environ
 
 _log = logging.getLogger(__name__)
 _UV_LOCK = threading.Lock()
+if sys.platform == "win32":
+    _OWN_GROUP: dict[str, Any] = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+else:
+    _OWN_GROUP: dict[str, Any] = {"start_new_session": True}
 
 
 def _shown(part: str) -> str:
@@ -35,6 +46,19 @@ def _log_command(command: Sequence[str] | str, cwd: Path) -> None:
     else:
         shown = shlex.join(_shown(str(part)) for part in command)
     _log.debug("$ %s  (in %s)", shown, cwd)
+
+
+def stop_group(process: subprocess.Popen[Any]) -> None:
+    """Kill ``process`` and every process in its group (its children), then reap it."""
+    if sys.platform == "win32":
+        with suppress(OSError):
+            process.send_signal(signal.CTRL_BREAK_EVENT)
+        with suppress(OSError):
+            process.terminate()
+    else:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def run(
@@ -54,23 +78,28 @@ def run(
     ``input``, else empty. ``merge_output`` sends stderr into stdout; ``shell`` runs a
     command line through the shell (the project's own smoke commands). Never raises for an
     exit status: the caller reads ``returncode``. An :class:`OSError` (no such program)
-    passes through.
+    passes through. An interrupt while it runs kills the child's process group first.
     """
     _log_command(command, cwd)
-    return subprocess.run(
+    with subprocess.Popen(
         command,
         cwd=cwd,
         env=child_environ(env),
-        input=input,
-        stdin=subprocess.DEVNULL if input is None else None,
+        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
         shell=shell,
         text=True,
         encoding=encoding,
         errors=errors,
-        check=False,
-    )
+        **_OWN_GROUP,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(input)
+        except BaseException:
+            stop_group(process)
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def start(
@@ -78,11 +107,17 @@ def start(
 ) -> subprocess.Popen[bytes]:
     """Start ``command`` in ``cwd`` with pipes to its stdin and stdout, for streaming.
 
-    Its environment is as in :func:`run`; the caller writes, reads and waits.
+    Its environment and process group are as in :func:`run`; the caller writes, reads and
+    waits (and calls :func:`stop_group` when interrupted).
     """
     _log_command(command, cwd)
     return subprocess.Popen(
-        command, cwd=cwd, env=child_environ(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        command,
+        cwd=cwd,
+        env=child_environ(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        **_OWN_GROUP,
     )
 
 

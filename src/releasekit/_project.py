@@ -47,6 +47,21 @@ def read_pyproject(path: Path) -> dict[str, Any]:
         ) from exc
 
 
+def decoded(data: bytes, path: Path, purpose: str) -> str:
+    """``data`` (the content of ``path``) as UTF-8 text; :class:`ConfigError` when it is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"Cannot {purpose}: {path} is not UTF-8 text (byte {data[exc.start]:#04x} on "
+            f"line {line}).",
+            why="releasekit reads and writes the files that carry the version and the "
+            "changelog as UTF-8, as Python and TOML do.",
+            fix="Save the file as UTF-8 (convert it, e.g. with `iconv -t UTF-8`), then retry.",
+        ) from None
+
+
 _ASSIGNMENT = r"^[ \t]*{var}[ \t]*(?::[^=\n]*)?=[ \t]*(['\"])(?P<version>[^'\"\n]*)\1"
 _JSON_MEMBER = r"\"{var}\"[ \t]*:[ \t]*\"(?P<version>[^\"\n]*)\""
 
@@ -81,12 +96,14 @@ class VersionFile:
     def read(self) -> str:
         """The version written in this file."""
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except OSError as exc:
+            data = self.path.read_bytes()
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             raise ConfigError(
-                f"Version file {self.spec}: cannot read {self.path} ({exc.strerror}).",
+                f"Version file {self.spec}: cannot read {self.path} ({reason}).",
                 fix="Correct the path in `version-files` (relative to the package directory).",
             ) from exc
+        text = decoded(data, self.path, f"read the version from {self.spec}")
         found = self._match(text)
         if found is None:
             raise ConfigError(

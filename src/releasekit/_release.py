@@ -22,7 +22,7 @@ from releasekit._changelog import (
     with_section,
 )
 from releasekit._git import Repository
-from releasekit._project import Project
+from releasekit._project import Project, decoded
 from releasekit._report import get_reporter
 from releasekit._stamp import (
     FileEdit,
@@ -56,20 +56,16 @@ def _refuse(what: str, why: str = "", fix: str = "") -> ReleaseError:
     return ReleaseError(what, why=why, fix=fix)
 
 
-def check_index(project: Project, version: Version, *, required: bool = True) -> None:
+def check_index(project: Project, version: Version) -> None:
     """Refuse ``version`` unless it is above every release of the project on PyPI.
 
-    A project not yet on the index passes. An unreachable index is an error when
-    ``required`` (else a warning).
+    A project not yet on the index passes; an unreachable index is an error.
     """
     index = project.index("pypi")
     try:
         with IndexClient(index) as client:
             released = sorted(client.versions(project.name))
     except IndexUnavailable as exc:
-        if not required:
-            get_reporter().warn(f"Skipped the index check: {exc.what}")
-            return
         raise _refuse(
             f"Cannot check the versions of {project.name} on {index.display}: {exc.what}",
             why="releasekit refuses a version the index already has or has passed, and "
@@ -108,13 +104,15 @@ def plan_release(
     branch = project.settings.release_branch
     _check_repository(project, version, tag, branch, repository)
     remote = _check_remote(project, version, tag, repository) if push else None
-    check_index(project, version, required=index_check)
+    if index_check:
+        check_index(project, version)
     conflict = tag_format_conflict(project, str(version))
     if conflict:
         get_reporter().warn(conflict)
     previous = repository.last_tag(project, below=version)
     edits = version_edits(project, str(version))
     edits.append(_changelog_edit(project, str(version), repository, previous))
+    _check_inside(edits, repository)
     return ReleasePlan(
         project=project,
         version=str(version),
@@ -187,6 +185,21 @@ def _check_remote(project: Project, version: Version, tag: str, repository: Repo
     return remote
 
 
+def _check_inside(edits: list[FileEdit], repository: Repository) -> None:
+    """Refuse a release that would change a file outside the repository (it cannot commit it)."""
+    root = repository.root.resolve()
+    outside = [str(p) for edit in edits if not (p := edit.path.resolve()).is_relative_to(root)]
+    if outside:
+        raise _refuse(
+            f"{outside[0]} is outside the repository at {root}, but the release would set "
+            "the version in it.",
+            why="A release commits every file it changes, and git commits only files inside "
+            "the repository.",
+            fix="Move the file into the repository, or remove it from `version-files` "
+            "([tool.releasekit]) or `version_files` ([tool.commitizen]).",
+        )
+
+
 def _changelog_edit(
     project: Project, version: str, repository: Repository, previous: str | None
 ) -> FileEdit:
@@ -194,7 +207,7 @@ def _changelog_edit(
     path = changelog_path(project)
     before = path.read_bytes() if path.is_file() else None
     text = with_section(
-        before.decode("utf-8") if before is not None else None,
+        decoded(before, path, "add the release to the changelog") if before is not None else None,
         section(project, version, commits_since(project, repository, previous)),
         changelog_format(path) or "md",
     )
@@ -246,8 +259,10 @@ def apply(plan: ReleasePlan, repository: Repository) -> str:
 
     Any failure, KeyboardInterrupt or SIGTERM before the push is done restores the
     repository as it was and re-raises (failures as :class:`ReleaseError`). Signals are
-    held while a step runs, so git is never killed half way through writing. Returns the
-    release commit.
+    held while a local step runs, so git is never killed half way through writing. The push
+    can be interrupted (git and its hooks are stopped); then, or when it fails, the remote
+    is asked whether it has the tag: if it has (or cannot say), the commit and tag are kept
+    and the message says so. Returns the release commit.
     """
     head = repository.head()
     step = "write the files"
@@ -268,24 +283,32 @@ def apply(plan: ReleasePlan, repository: Repository) -> str:
             if plan.remote:
                 step = "push"
                 branch = f"refs/heads/{plan.branch}"
-                with signals_deferred():
-                    repository.run(
-                        "push",
-                        "--atomic",
-                        "--quiet",
-                        plan.remote,
-                        f"{branch}:{branch}",
-                        f"refs/tags/{plan.tag}:refs/tags/{plan.tag}",
-                    )
-                    pushed = True
+                repository.run(
+                    "push",
+                    "--atomic",
+                    "--quiet",
+                    plan.remote,
+                    f"{branch}:{branch}",
+                    f"refs/tags/{plan.tag}:refs/tags/{plan.tag}",
+                )
+                pushed = True
             return repository.head()
     except BaseException as exc:
         if pushed:
             raise
+        remote_state = ""
+        if step == "push" and plan.remote:
+            kept = _push_outcome(plan, plan.remote, repository, exc)
+            if kept is exc:
+                raise
+            if kept is not None:
+                raise kept from exc
+            remote_state = f"the remote {plan.remote!r} does not have the tag {plan.tag}; "
         problems = _rollback(plan, repository, head)
         if not isinstance(exc, Exception):
             get_reporter().warn(
                 f"Release of {plan.project.name} {plan.version} interrupted at step {step!r}; "
+                + remote_state
                 + ("the repository was restored." if not problems else "; ".join(problems))
             )
             raise
@@ -301,6 +324,50 @@ def apply(plan: ReleasePlan, repository: Repository) -> str:
             why="The step failed for the reason given (a git hook, permissions, the remote).",
             fix="Correct the cause, then run the same release again.",
         ) from exc
+
+
+def _push_outcome(
+    plan: ReleasePlan, remote: str, repository: Repository, exc: BaseException
+) -> BaseException | None:
+    """After a push that failed or was interrupted: None when ``remote`` lacks the tag (undo
+    the release), else what to raise with the local commit and tag kept (already reported
+    when ``exc`` is an interrupt, which is then raised as it is)."""
+    try:
+        landed: bool | None = repository.remote_has_tag(remote, plan.tag)
+        reason = ""
+    except GitError as error:
+        landed, reason = None, error.what.splitlines()[-1]
+    if landed is False:
+        return None
+    commit = repository.head()[:12]
+    name = f"{plan.project.name} {plan.version}"
+    if landed:
+        state = (
+            f"the push went through: {remote!r} has the tag {plan.tag} and commit {commit} "
+            f"on {plan.branch}. The release stands; nothing was undone."
+        )
+        fix = "Nothing to redo: publish from the tag as usual."
+    else:
+        state = (
+            f"whether {remote!r} has the tag {plan.tag} could not be checked ({reason}). "
+            f"The commit {commit} and the tag were kept."
+        )
+        fix = (
+            f"Check with `git ls-remote --tags {remote} {plan.tag}`: if the tag is there the "
+            f"release stands; if not, push with `git push --atomic {remote} {plan.branch} "
+            f"{plan.tag}`."
+        )
+    if not isinstance(exc, Exception):
+        get_reporter().warn(f"Release of {name} interrupted during the push; {state} {fix}")
+        return exc
+    detail = exc.what if isinstance(exc, ReleasekitError) else f"{type(exc).__name__}: {exc}"
+    return ReleaseError(
+        f"The push of {name} reported a failure: {detail}\nYet {state}",
+        why="The remote took the push, but its answer did not reach releasekit intact."
+        if landed
+        else "git reported a failure, and the remote could not be asked whether the push arrived.",
+        fix=fix,
+    )
 
 
 def release(

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from releasekit._git import Repository
+from releasekit._process import stop_group
 from releasekit._report import get_reporter
 from releasekit.credentials.search import Finding, Hit, find_tokens
 from releasekit.errors import ConfigError, ReleasekitError, SecretsFound
@@ -132,13 +133,17 @@ def _blob_hits(repository: Repository, blobs: Mapping[str, str]) -> dict[str, li
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     found: dict[str, list[Hit]] = {}
-    while header := stdout.readline():
-        sha, _kind, size = header.split()
-        data = stdout.read(int(size) + 1)[:-1]
-        hits, capped = find_tokens(data)
-        _warn_capped(f"{blobs[sha.decode()]} (blob {sha.decode()[:12]})", capped)
-        if hits:
-            found[sha.decode()] = hits
+    try:
+        while header := stdout.readline():
+            sha, _kind, size = header.split()
+            data = stdout.read(int(size) + 1)[:-1]
+            hits, capped = find_tokens(data)
+            _warn_capped(f"{blobs[sha.decode()]} (blob {sha.decode()[:12]})", capped)
+            if hits:
+                found[sha.decode()] = hits
+    except BaseException:
+        stop_group(process)
+        raise
     writer.join()
     process.wait()
     return found

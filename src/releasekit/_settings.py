@@ -178,14 +178,28 @@ def _attestations(value: str) -> Attestations:
 
 
 def _check_tag_format(fmt: str) -> None:
-    fields = {field for _text, field, _spec, _conv in string.Formatter().parse(fmt) if field}
-    unknown = sorted(fields - {"name", "version"})
-    if unknown or "version" not in fields:
+    """Refuse a tag format that is not plain text with ``{name}`` and ``{version}`` fields."""
+    usage = 'Use only {name} and {version}, and always {version}: "{name}-v{version}".'
+    try:
+        parsed = list(string.Formatter().parse(fmt))
+    except ValueError as exc:  # an unmatched brace
         raise ConfigError(
-            f"[tool.releasekit] tag-format {fmt!r} "
-            + (f"uses {{{unknown[0]}}}." if unknown else "has no {version}."),
-            fix='Use only {name} and {version}, and always {version}: "{name}-v{version}".',
-        )
+            f"[tool.releasekit] tag-format {fmt!r} is not a valid format: {exc}.",
+            why="Braces mark fields; a literal brace is written twice ({{ or }}).",
+            fix=usage,
+        ) from None
+    fields = [(field, spec, conv) for _text, field, spec, conv in parsed if field is not None]
+    names = {field for field, _spec, _conv in fields}
+    unknown = sorted(names - {"name", "version"})
+    dressed = [field for field, spec, conv in fields if spec or conv]
+    if unknown or "version" not in names or dressed:
+        if unknown:
+            problem = f"uses {{{unknown[0]}}}" if unknown[0] else "has an empty field {}"
+        elif dressed:
+            problem = f"gives {{{dressed[0]}}} a conversion or format spec"
+        else:
+            problem = "has no {version}"
+        raise ConfigError(f"[tool.releasekit] tag-format {fmt!r} {problem}.", fix=usage)
 
 
 def _check_changelog_file(name: str) -> None:

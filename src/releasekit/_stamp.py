@@ -27,7 +27,7 @@ from releasekit._backend import require_settable
 from releasekit._distributions import Distribution
 from releasekit._git import Repository
 from releasekit._lock import checkout_lock
-from releasekit._project import Project, parse_version
+from releasekit._project import Project, decoded, parse_version
 from releasekit.ci import detect as detect_ci
 from releasekit.errors import ConfigError, VersionError
 
@@ -108,12 +108,13 @@ def version_edits(project: Project, version: str) -> list[FileEdit]:
         if path not in texts:
             try:
                 originals[path] = path.read_bytes()
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
                 raise ConfigError(
-                    f"Cannot read {path} to set the version ({exc.strerror}).",
+                    f"Cannot read {path} to set the version ({reason}).",
                     fix="Correct the path in the configuration, or restore the file.",
                 ) from exc
-            texts[path] = originals[path].decode("utf-8")
+            texts[path] = decoded(originals[path], path, "set the version")
         return texts[path]
 
     require_settable(project, build=False)
@@ -128,7 +129,16 @@ def version_edits(project: Project, version: str) -> list[FileEdit]:
 
     for spec in commitizen_settings(project).get("version_files", []):
         glob, _, regex = str(spec).partition(":")
-        pattern = re.compile(regex or re.escape(project.version))
+        try:
+            pattern = re.compile(regex or re.escape(project.version))
+        except re.error as exc:
+            raise ConfigError(
+                f"[tool.commitizen] version_files {spec!r}: {regex!r} is not a valid regular "
+                f"expression ({exc}).",
+                why="The part after the colon selects the lines whose version is replaced.",
+                fix="Correct the expression (a literal parenthesis or bracket is written with "
+                "a backslash), or leave out the colon and the expression.",
+            ) from None
         paths = sorted(project.root.glob(glob))
         for path in paths:
             lines = current(path).splitlines(keepends=True)

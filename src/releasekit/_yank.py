@@ -27,7 +27,7 @@ from releasekit._changelog import (
     retitled,
 )
 from releasekit._polling import Backoff, poll
-from releasekit._project import Project, parse_version
+from releasekit._project import Project, decoded, parse_version
 from releasekit._report import get_reporter
 from releasekit.ci import detect as detect_ci
 from releasekit.errors import ActionNeeded, ConfigError, UsageError, YankError
@@ -345,7 +345,7 @@ def _sync_changelog(path: Path | None, version: Version, undo: bool) -> Path | N
     """Mark (or unmark) ``version`` in the changelog at ``path``; the path when it changed."""
     if path is None:
         return None
-    text = path.read_text(encoding="utf-8")
+    text = decoded(path.read_bytes(), path, f"mark {version} in the changelog")
     marked = mark_changelog(text, version, yanked=not undo, form=changelog_format(path) or "md")
     reporter = get_reporter()
     if marked is None:

@@ -92,14 +92,18 @@ def run(session: nox.Session, action: Callable[[], object]) -> None:
     """Run ``action``; a :class:`ReleasekitError` becomes one explained session failure.
 
     Any other exception is reported as an internal error, without a traceback unless
-    ``RELEASEKIT_DEBUG`` is set.
+    ``RELEASEKIT_DEBUG`` is set. SIGTERM ends the session as an exception (SystemExit), so
+    child processes are stopped, temporary directories removed and files restored.
     """
+    from releasekit._stamp import sigterm_raises
+
     install_log_redaction()
     quiet_library_logs()
     show_trail(verbose_wanted())
     reporter = get_reporter()
     try:
-        action()
+        with sigterm_raises():
+            action()
     except _HelpShown:
         return
     except ReleasekitError as exc:
@@ -161,10 +165,14 @@ def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
         metavar="S",
         help="seconds to wait for the files to appear on the index (default: 300)",
     )
+    parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="verify the files here")
     args = parser.parse_args(session.posargs)
     if args.timeout < 0:
         parser.error("--timeout must be 0 or more seconds")
-    for_each(projects(args, overrides), lambda p: verify(p, index, timeout=args.timeout))
+    for_each(
+        projects(args, overrides),
+        lambda p: verify(p, index, timeout=args.timeout, dist_dir=args.dist_dir),
+    )
 
 
 def _verify_testpypi(session: nox.Session, overrides: Overrides) -> None:
@@ -259,7 +267,7 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
     parser.add_argument("--push", action="store_true", help="push the commit and the tag")
     parser.add_argument("--dry-run", action="store_true", help="show every change, make none")
     parser.add_argument(
-        "--no-index-check", action="store_true", help="go on when PyPI cannot be reached"
+        "--no-index-check", action="store_true", help="skip the check against PyPI (offline)"
     )
     args = parser.parse_args(session.posargs)
     with checkout_lock(Path.cwd(), f"release {args.version}"):

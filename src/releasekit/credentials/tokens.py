@@ -55,7 +55,8 @@ class TokenInfo:
 
     ``project_names`` is None when no caveat limits the token to named projects; several
     name caveats intersect. ``trusted_publisher`` is the publisher id of a token minted by
-    trusted publishing.
+    trusted publishing. ``malformed_caveats`` holds (shortened) each caveat of a known kind
+    whose values cannot be read; an index refuses such a token.
     """
 
     location: str
@@ -66,6 +67,7 @@ class TokenInfo:
     not_before: int | None = None
     expires_at: int | None = None
     unknown_caveats: int = 0
+    malformed_caveats: tuple[str, ...] = ()
 
     @property
     def instance(self) -> str:
@@ -113,11 +115,18 @@ class TokenInfo:
         text = f"a token for {self.instance}; scope {self.scope}; {self.expiry}"
         if self.unknown_caveats:
             text += f"; {self.unknown_caveats} restriction(s) releasekit cannot read"
+        if self.malformed_caveats:
+            text += f"; {len(self.malformed_caveats)} malformed restriction(s)"
         return text
 
 
 def _when(timestamp: int) -> str:
-    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    """A caveat's timestamp as a UTC date; one past the calendar's range, in words."""
+    try:
+        moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        edge = "after 9999-12-31" if timestamp > 0 else "before 0001-01-01"
+        return f"{edge} (timestamp {timestamp})"
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -186,13 +195,16 @@ def _token_info(location: str, caveats: list[bytes]) -> TokenInfo:
     for raw in caveats:
         try:
             caveat = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8 JSON, or nested beyond reading
             info["unknown_caveats"] = info.get("unknown_caveats", 0) + 1
             continue
         try:
             known = _apply_caveat(caveat, info)
         except (TypeError, ValueError, OverflowError):  # a known tag with unreadable values
-            known = False
+            shown = raw.decode("utf-8", "replace")
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            info["malformed_caveats"] = (*info.get("malformed_caveats", ()), shown)
+            continue
         if not known:
             info["unknown_caveats"] = info.get("unknown_caveats", 0) + 1
     return TokenInfo(**info)
@@ -208,8 +220,9 @@ def _apply_caveat(caveat: Any, info: dict[str, Any]) -> bool:
 
     def expiry(expires_at: Any, not_before: Any) -> None:
         end, start = int(expires_at), int(not_before)
-        info["expires_at"] = min(end, info.get("expires_at") or end)
-        info["not_before"] = max(start, info.get("not_before") or start)
+        known_end, known_start = info.get("expires_at"), info.get("not_before")
+        info["expires_at"] = end if known_end is None else min(end, known_end)
+        info["not_before"] = start if known_start is None else max(start, known_start)
 
     if isinstance(caveat, list) and caveat and isinstance(caveat[0], int):
         tag, fields = caveat[0], caveat[1:]
@@ -288,10 +301,17 @@ def check_token(
             "server's operators.",
             fix=f"Use {index.name}'s own credentials in {source}.",
         )
+    if info.malformed_caveats:
+        raise CredentialError(
+            f"The token in {source} has a malformed restriction: {info.malformed_caveats[0]}.",
+            why="A restriction (caveat) of a kind the index knows, such as an expiry, carries "
+            "values that are not of its form; the index refuses such a token.",
+            fix=f"Create a new token on the index and put it in {source}.",
+        )
     moment = time.time() if now is None else now
     if info.expires_at is not None and moment >= info.expires_at:
         raise CredentialError(
-            f"The token in {source} expired on {_when(info.expires_at)}.",
+            f"The token in {source} has expired (expiry: {_when(info.expires_at)}).",
             why="Tokens with an expiry caveat stop working after it.",
             fix=f"Create a new token and put it in {source}.",
         )

@@ -1,0 +1,208 @@
+"""Interrupts with real processes: a build backend and git hooks that block (on a FIFO, no
+sleep) until the test signals nox. No child may outlive nox, no temporary directory may be
+left, and an interrupted push reports what the repository and the remote hold."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import git
+from releasekit._polling import poll
+
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="FIFOs, POSIX signals and /proc-free pid checks: POSIX only"
+)
+TAG = "sample-pkg-v0.2.0"
+
+
+class Blocker:
+    """A FIFO a child blocks on, and the file where it writes its pid before blocking."""
+
+    def __init__(self, where: Path) -> None:
+        self.fifo = where / "block.fifo"
+        self.pid_file = where / "blocked.pid"
+        os.mkfifo(self.fifo)
+
+    def shell(self) -> str:
+        """Shell lines: write our pid, then block until the FIFO is written (or killed)."""
+        return f"echo $$ > '{self.pid_file}.tmp' && mv '{self.pid_file}.tmp' '{self.pid_file}'\ncat '{self.fifo}' > /dev/null\n"
+
+    def blocked_pid(self) -> int:
+        """The pid of the blocked child, once it is blocked (within 120 s)."""
+        found = poll(lambda: self.pid_file.read_text() if self.pid_file.exists() else None, 120)
+        assert found, "the child never reached the point where it blocks"
+        return int(found)
+
+    def release(self) -> None:
+        """Unblock a child still waiting (clean-up after a failed test)."""
+        try:
+            handle = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # no reader: nobody is blocked
+            return
+        os.close(handle)
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:  # no /proc (macOS): signal 0 answered, so it runs
+        return True
+
+
+@pytest.fixture
+def start_nox() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start nox in its own session (as a terminal would); killed with its group at the end."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        full_env = {**os.environ, "NOX_SCRIPT_MODE": "none", "CI": "true", **(env or {})}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nox", *args],
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
+def finish(process: subprocess.Popen[str]) -> str:
+    """nox's output once it has exited (it must, within 60 s of the signal)."""
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("nox did not exit after the signal")
+    return output
+
+
+def executable(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+@pytest.mark.slow
+def test_sigterm_during_build_leaves_no_backend_and_no_temp_dir(
+    make_project: Callable[..., Path],
+    start_nox: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    root = make_project(backend="setuptools")
+    blocker = Blocker(tmp_path)
+    (root / "setup.py").write_text(
+        "import os, pathlib\nfrom setuptools import setup\n\n"
+        f"pid_file = pathlib.Path({str(blocker.pid_file)!r})\n"
+        "pid_file.with_suffix('.tmp').write_text(str(os.getpid()))\n"
+        "pid_file.with_suffix('.tmp').replace(pid_file)\n"
+        f"open({str(blocker.fifo)!r}).read()  # the backend blocks here\n"
+        "setup()\n"
+    )
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    nox = start_nox(root, "-s", "build", env={"TMPDIR": str(temp)})
+    backend = blocker.blocked_pid()
+    try:
+        assert list(temp.glob("releasekit-build-*")), "the build has its temp dir by now"
+        nox.send_signal(signal.SIGTERM)
+        output = finish(nox)
+        assert nox.returncode != 0, output
+        assert "Traceback" not in output, output
+        assert poll(lambda: True if not alive(backend) else None, 10), "the backend outlived nox"
+        assert not list(temp.glob("releasekit-build-*")), output
+        assert (root / "pyproject.toml").read_text().count('version = "0.1.0"') == 1
+    finally:
+        if alive(backend):
+            os.kill(backend, signal.SIGKILL)
+        blocker.release()
+
+
+@pytest.fixture
+def pushing(make_project: Callable[..., Path]) -> tuple[Path, Path]:
+    """A sample project with a bare remote that has its main branch."""
+    root = make_project()
+    remote = root.parent / "remote.git"
+    git(root.parent, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "-q", "-u", "origin", "main")
+    return root, remote
+
+
+def _interrupted_release(
+    root: Path, blocker: Blocker, start_nox: Callable[..., subprocess.Popen[str]]
+) -> tuple[str, int]:
+    nox = start_nox(root, "-s", "release", "--", "0.2.0", "--push", "--no-index-check")
+    hook = blocker.blocked_pid()
+    try:
+        os.killpg(nox.pid, signal.SIGINT)  # Ctrl-C: to the terminal's foreground group
+        output = finish(nox)
+        assert nox.returncode != 0, output
+        assert "Traceback" not in output, output
+        assert poll(lambda: True if not alive(hook) else None, 10), "the hook outlived nox"
+    finally:
+        if alive(hook):
+            os.kill(hook, signal.SIGKILL)
+        blocker.release()
+    return output, hook
+
+
+def test_interrupt_in_pre_push_hook_names_the_state_and_restores(
+    pushing: tuple[Path, Path],
+    start_nox: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    root, remote = pushing
+    blocker = Blocker(tmp_path)
+    executable(root / ".git" / "hooks" / "pre-push", "#!/bin/sh\n" + blocker.shell())
+    head = git(root, "rev-parse", "HEAD")
+    output, _ = _interrupted_release(root, blocker, start_nox)
+    assert f"interrupted at step 'push'; the remote 'origin' does not have the tag {TAG}" in output
+    assert "the repository was restored" in output
+    assert git(root, "rev-parse", "HEAD") == head
+    assert TAG not in git(root, "tag", "--list")
+    assert TAG not in git(remote, "tag", "--list")
+
+
+def test_interrupt_after_the_push_landed_keeps_the_release(
+    pushing: tuple[Path, Path],
+    start_nox: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    # The remote has taken the push; git then updates its remote-tracking ref, and this
+    # hook blocks right there: the interrupt comes after the push landed.
+    root, remote = pushing
+    blocker = Blocker(tmp_path)
+    executable(
+        root / ".git" / "hooks" / "reference-transaction",
+        '#!/bin/sh\n[ "$1" = committed ] || exit 0\ngrep -q " refs/remotes/" || exit 0\n'
+        + blocker.shell(),
+    )
+    output, _ = _interrupted_release(root, blocker, start_nox)
+    assert "interrupted during the push; the push went through" in output, output
+    assert f"'origin' has the tag {TAG}" in output
+    assert "nothing was undone" in output
+    assert TAG in git(root, "tag", "--list")
+    assert git(remote, "rev-parse", f"{TAG}^{{commit}}") == git(root, "rev-parse", "HEAD")
