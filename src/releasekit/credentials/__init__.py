@@ -12,10 +12,11 @@ index accepts any password; but a token made for PyPI or TestPyPI is refused the
 sending it to a third-party server would leak it.
 """
 
-from releasekit.credentials.environment import SECRET_ENV_VARS, scrubbed_environ
+from releasekit.credentials.environment import SECRET_ENV_VARS, netrc_for, scrubbed_environ
 from releasekit.credentials.sources import (
     Credentials,
     describe_sources,
+    read_credentials,
     resolve_credentials,
     token_credentials,
 )
@@ -46,7 +47,9 @@ __all__ = [
     "expected_location",
     "instance_name",
     "mint_token",
+    "netrc_for",
     "public_locations",
+    "read_credentials",
     "read_token",
     "resolve_credentials",
     "scrubbed_environ",
