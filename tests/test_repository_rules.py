@@ -31,6 +31,8 @@ SPEC_SESSIONS = [
     "audit",
     "scan_secrets",
     "rehearse",
+    "upload",
+    "verify",
 ]
 
 

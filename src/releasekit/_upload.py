@@ -23,7 +23,12 @@ from releasekit._check import check
 from releasekit._distributions import Distribution
 from releasekit._project import Project
 from releasekit._report import get_reporter
-from releasekit.credentials import Credentials, check_token, resolve_credentials
+from releasekit.credentials import (
+    Credentials,
+    check_token,
+    expected_location,
+    resolve_credentials,
+)
 from releasekit.errors import DistributionError, UploadError
 from releasekit.indexes import (
     USER_AGENT,
@@ -76,7 +81,10 @@ def upload(
         reporter.warn(warning)
     policy = retry or RetryPolicy()
     results: list[UploadResult] = []
-    with IndexClient(index, retry=policy) as client:
+    # A private index may need its credentials to read too; PyPI's tokens only upload.
+    private = expected_location(index) is None
+    reading = (credentials.username, credentials.password) if private else None
+    with IndexClient(index, retry=policy, credentials=reading) as client:
         present = _listed_sha256(client, project, dists)
         conflicts = [
             _conflict(dist, remote, index)

@@ -10,15 +10,18 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from releasekit._distributions import Distribution
 from releasekit._process import find_uv, run
 from releasekit._report import get_reporter
-from releasekit.credentials import scrubbed_environ
+from releasekit._workspace import Sibling
+from releasekit.credentials import netrc_for, scrubbed_environ
 from releasekit.errors import VerifyError
 from releasekit.indexes import Index
 
@@ -145,36 +148,78 @@ class VerifyEnvironment:
         dists: Sequence[Distribution],
         index: Index,
         dependency_index: Index,
+        *,
+        siblings: Sequence[Sibling] = (),
+        index_credentials: tuple[str, str] | None = None,
     ) -> Probe:
         """Install ``name==version`` from ``index`` (hash-pinned), then its dependencies from
-        ``dependency_index``, then check the environment is consistent."""
+        ``dependency_index``, then check the environment is consistent.
+
+        ``siblings`` (monorepo packages released together with it) are installed with it,
+        each pinned to its version and the sha256 of its files, from ``index`` too; the
+        dependencies of all of them from ``dependency_index``. ``index_credentials`` are the
+        read credentials of a private ``index``: the installer gets them through a mode-600
+        netrc file for that step only.
+        """
         pin = f"{name}=={version}"
-        hashes = " ".join(f"--hash=sha256:{d.sha256}" for d in dists)
+        together = [(name, version, dists), *((s.name, s.version, s.files) for s in siblings)]
         requirements = self.workdir / "package.txt"
-        requirements.write_text(f"{pin} {hashes}\n", encoding="utf-8")
-        with get_reporter().status(f"Installing {pin} from {index.display} ({self.installer})"):
-            self._run(
-                [
-                    *self._pip("install"),
-                    "--no-deps",
-                    "--require-hashes",
-                    "--index-url",
-                    index.simple_url,
-                    *(["--refresh-package", name] if self.uv else []),
-                    "-r",
-                    str(requirements),
-                ],
-                f"Installing {pin} from {index.display}",
-                why="The index lists the files but could not serve an installable one for this "
-                "interpreter, or the files it served were not the ones built here.",
-                fix="Read the installer's output above.",
-            )
+        requirements.write_text(
+            "".join(
+                f"{n}=={v} " + " ".join(f"--hash=sha256:{d.sha256}" for d in files) + "\n"
+                for n, v, files in together
+            ),
+            encoding="utf-8",
+        )
+        shown = ", ".join(f"{n}=={v}" for n, v, _files in together)
+        with ExitStack() as stack:
+            extra_env = {}
+            if index_credentials is not None:
+                netrc = netrc_for(index.simple_url, *index_credentials)
+                extra_env["NETRC"] = str(stack.enter_context(netrc))
+            with get_reporter().status(
+                f"Installing {shown} from {index.display} ({self.installer})"
+            ):
+                self._run(
+                    [
+                        *self._pip("install"),
+                        "--no-deps",
+                        "--require-hashes",
+                        "--index-url",
+                        index.simple_url,
+                        *(
+                            part
+                            for n, _v, _files in together
+                            for part in ("--refresh-package", n)
+                            if self.uv
+                        ),
+                        "-r",
+                        str(requirements),
+                    ],
+                    f"Installing {shown} from {index.display}",
+                    why="The index lists the files but could not serve an installable one for "
+                    "this interpreter, or the files it served were not the ones built here.",
+                    fix="Read the installer's output above.",
+                    extra_env=extra_env,
+                )
         probe = self.probe(name)
         dependencies = runtime_requirements(probe.dependencies)
-        if dependencies:
+        installed = {canonicalize_name(n) for n, _v, _files in together}
+        wanted = dict.fromkeys(
+            requirement
+            for requires in [
+                probe.dependencies,
+                *(self.probe(s.name).dependencies for s in siblings),
+            ]
+            for requirement in runtime_requirements(requires)
+            if canonicalize_name(Requirement(requirement).name) not in installed
+        )
+        if wanted:
             constraints = self.workdir / "constraints.txt"
-            constraints.write_text(pin + "\n", encoding="utf-8")
-            listing = ", ".join(dependencies)
+            constraints.write_text(
+                "".join(f"{n}=={v}\n" for n, v, _files in together), encoding="utf-8"
+            )
+            listing = ", ".join(wanted)
             with get_reporter().status(
                 f"Installing the dependencies of {name} from {dependency_index.display}: {listing}"
             ):
@@ -185,7 +230,7 @@ class VerifyEnvironment:
                         dependency_index.simple_url,
                         "-c",
                         str(constraints),
-                        *dependencies,
+                        *wanted,
                     ],
                     f"Installing the dependencies of {pin} ({listing}) from "
                     f"{dependency_index.display}",
@@ -193,7 +238,9 @@ class VerifyEnvironment:
                     "the index under test (a name there may belong to someone else); one of "
                     "them is missing there or has no matching version.",
                     fix="Publish the dependency on the production index first, or correct the "
-                    "requirement, then release a new version.",
+                    "requirement, then release a new version. A sibling package of a monorepo "
+                    "comes from the index under test only when its new version is built in its "
+                    "dist dir and satisfies the requirement.",
                 )
         self._run(
             self._pip("check"),
@@ -263,8 +310,17 @@ class VerifyEnvironment:
             base = [str(self.python), "-m", "pip"]
         return [*base, subcommand, "--isolated", "--disable-pip-version-check", "--no-input"]
 
-    def _run(self, command: list[str], what: str, *, why: str = "", fix: str = "") -> str:
-        result = run(command, cwd=self.workdir, env=installer_environ(self.venv))
+    def _run(
+        self,
+        command: list[str],
+        what: str,
+        *,
+        why: str = "",
+        fix: str = "",
+        extra_env: dict[str, str] | None = None,
+    ) -> str:
+        env = {**installer_environ(self.venv), **(extra_env or {})}
+        result = run(command, cwd=self.workdir, env=env)
         if result.returncode != 0:
             get_reporter().output(f"{what} failed; its output:", result.stdout + result.stderr)
             raise VerifyError(
