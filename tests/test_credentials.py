@@ -20,7 +20,9 @@ from releasekit.credentials import (
     Credentials,
     MissingCredentials,
     mint_token,
+    netrc_for,
     public_locations,
+    read_credentials,
     read_token,
     resolve_credentials,
     scrubbed_environ,
@@ -246,3 +248,82 @@ def test_custom_index_without_token_env_says_how_to_configure_one() -> None:
         resolve_credentials(local("corp"))
     assert "token-env" in str(caught.value)
     assert "[tool.releasekit.indexes.corp]" in str(caught.value)
+
+
+# --- private indexes: usernames, passwords, and tokens that only PyPI understands ---------
+
+
+def corp(username: str | None = None, token_env: str | None = None) -> Index:
+    table = IndexSettings(
+        "http://127.0.0.1:9/", "http://127.0.0.1:9/simple/", token_env=token_env, username=username
+    )
+    return resolve_index("corp", {"corp": table})
+
+
+def test_private_index_username_from_its_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWINE_PASSWORD", "s3cret")
+    found = resolve_credentials(corp(username="alice"))
+    assert (found.username, found.source, found.token) == ("alice", "TWINE_PASSWORD", None)
+    monkeypatch.setenv("TWINE_USERNAME", "bob")
+    assert resolve_credentials(corp(username="alice")).username == "bob"
+    monkeypatch.setenv("CORP_PASSWORD", "other")
+    found = resolve_credentials(corp(username="alice", token_env="CORP_PASSWORD"))
+    assert (found.username, found.source) == ("alice", "CORP_PASSWORD")
+
+
+def test_private_index_password_that_looks_like_a_token_is_a_password() -> None:
+    creds = token_credentials("pypi-not-really-a-macaroon", corp("alice"), "CORP", username="alice")
+    assert (creds.username, creds.token) == ("alice", None)
+    # A real token of a private warehouse instance keeps the configured username.
+    own = token_credentials(mint_token("corp", location="corp.example"), corp(), "CORP")
+    assert own.token is not None and own.username == "__token__"
+    for public in ("pypi", "testpypi"):
+        with pytest.raises(CredentialError, match="another server"):
+            token_credentials(mint_token(public), corp("alice"), "CORP", username="alice")
+
+
+def test_public_index_username_message_names_where_it_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table = IndexSettings(username="alice")
+    monkeypatch.setenv("PYPI_API_TOKEN", mint_token("pypi"))
+    with pytest.raises(CredentialError) as caught:
+        resolve_credentials(resolve_index("pypi", {"pypi": table}))
+    text = str(caught.value)
+    assert "[tool.releasekit.indexes.pypi]" in text
+    assert "TWINE_USERNAME" not in text
+    monkeypatch.delenv("PYPI_API_TOKEN")
+    monkeypatch.setenv("TWINE_PASSWORD", mint_token("pypi"))
+    monkeypatch.setenv("TWINE_USERNAME", "carol")
+    with pytest.raises(CredentialError, match="unset TWINE_USERNAME"):
+        resolve_credentials(resolve_index("pypi"))
+
+
+def test_missing_private_credentials_name_the_user_and_the_keyring() -> None:
+    with pytest.raises(MissingCredentials) as caught:
+        resolve_credentials(corp(username="alice"))
+    text = str(caught.value)
+    assert "'alice'" in text
+    assert "keyring set http://127.0.0.1:9/ alice" in text
+
+
+def test_read_credentials_only_for_private_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_PYPI_API_TOKEN", mint_token("testpypi"))
+    assert read_credentials(resolve_index("testpypi")) is None
+    assert read_credentials(corp("alice", "CORP_PASSWORD")) is None
+    monkeypatch.setenv("CORP_PASSWORD", "s3cret")
+    found = read_credentials(corp("alice", "CORP_PASSWORD"))
+    assert found is not None and (found.username, found.password) == ("alice", "s3cret")
+
+
+def test_netrc_for_is_private_and_removed() -> None:
+    local = Index("corp", "http://127.0.0.1:8080/", "http://127.0.0.1:8080/simple/")
+    with netrc_for(local, ("alice", "s3cret")) as extra:
+        path = Path(extra["NETRC"])
+        assert path.read_text() == "machine 127.0.0.1\nlogin alice\npassword s3cret\n"
+        if os.name == "posix":
+            assert path.stat().st_mode & 0o777 == 0o600
+            assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert not path.parent.exists()
+    with pytest.raises(CredentialError, match="netrc"), netrc_for(local, ("a", "two words")):
+        pass

@@ -32,6 +32,8 @@ SPEC_SESSIONS = [
     "audit",
     "scan_secrets",
     "rehearse",
+    "upload",
+    "verify",
 ]
 
 

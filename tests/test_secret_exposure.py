@@ -34,8 +34,7 @@ from releasekit._doctor import doctor
 from releasekit._project import Project
 from releasekit._redaction import register_secret_variable
 from releasekit._settings import IndexSettings
-from releasekit._venv import netrc_for
-from releasekit.credentials import mint_token, resolve_credentials, take_secret
+from releasekit.credentials import mint_token, netrc_for, resolve_credentials, take_secret
 from releasekit.credentials.environment import child_environ
 from releasekit.errors import CredentialError, ReleasekitError
 from releasekit.indexes import Index, resolve_index

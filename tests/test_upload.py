@@ -27,6 +27,7 @@ from releasekit._polling import Backoff, poll
 from releasekit._project import Project
 from releasekit._report import Reporter, get_reporter, set_reporter
 from releasekit._upload import _Sender, upload
+from releasekit._verify import verify
 from releasekit.credentials import mint_token, resolve_credentials, token_credentials
 from releasekit.errors import (
     CheckFailed,
@@ -412,3 +413,24 @@ def test_index_without_hashes_different_file_names_both_hashes(
     for name in changed:
         assert f"the index has sha256 {first[name]}" in text
         assert rebuilt[name] in text
+
+
+def test_devpi_upload_and_verify_with_a_username(
+    project: Project, devpi: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A devpi user's password (not a token) with the table's username, then verify there."""
+    table = {
+        "devpi": {
+            "upload-url": devpi,
+            "simple-url": devpi + "+simple/",
+            "token-env": "DEVPI_PASSWORD",
+            "username": "ci",
+        }
+    }
+    project = Project.load(project.root, indexes=table)
+    monkeypatch.setenv("DEVPI_PASSWORD", "ci-secret")
+    statuses = {r.status for r in upload(project, "devpi")}
+    assert statuses <= {"uploaded", "already there"}
+    report = verify(project, "devpi", timeout=30)
+    assert report.version == project.version
+    assert report.index.name == "devpi"

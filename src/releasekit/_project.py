@@ -312,6 +312,8 @@ def load_projects(
     table = {**_tool_table(data), **toml_keys(overrides)}
     settings = Settings.from_table(table, f"{base / 'pyproject.toml'} [tool.releasekit]")
     dirs = settings.packages
+    if dirs is None and settings.package_dir == ".":
+        dirs = uv_workspace_members(base, data)
     if not dirs:
         project = Project.load(base, **overrides)
         if package is not None and canonicalize_name(package) != project.normalized_name:
@@ -334,3 +336,25 @@ def load_projects(
             fix="Name one of them (its project name or its directory).",
         )
     return chosen
+
+
+def uv_workspace_members(base: Path, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The package dirs of a uv workspace (``[tool.uv.workspace] members`` globs, less
+    ``exclude``, each with a pyproject.toml; the root too when it has a ``[project]``)."""
+    tool = data.get("tool")
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    workspace = uv.get("workspace") if isinstance(uv, dict) else None
+    if not isinstance(workspace, dict):
+        return ()
+
+    def matches(key: str) -> set[str]:
+        globs = workspace.get(key, [])
+        return {
+            path.relative_to(base).as_posix()
+            for pattern in (globs if isinstance(globs, list) else [])
+            for path in base.glob(str(pattern))
+            if (path / "pyproject.toml").is_file()
+        }
+
+    members = sorted(matches("members") - matches("exclude") - {"."})
+    return (".", *members) if members and isinstance(data.get("project"), dict) else tuple(members)

@@ -5,6 +5,8 @@ no token is needed, and the project's files are left as they were."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import tempfile
 import threading
 import time
@@ -18,13 +20,15 @@ from packaging.version import Version
 from releasekit._audit import audit
 from releasekit._build import build
 from releasekit._check import check
+from releasekit._distributions import find_distributions, single_version
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit._upload import upload
 from releasekit._verify import verify
+from releasekit._workspace import dependency_order
 from releasekit.credentials import Credentials, mint_token, token_credentials
 from releasekit.errors import ReleasekitError
-from releasekit.indexes import PYPI, TESTPYPI
+from releasekit.indexes import PYPI, TESTPYPI, builtin_indexes
 from releasekit.indexes.local import LocalIndex
 
 
@@ -64,8 +68,13 @@ def stand_ins(projects: Sequence[str]) -> Iterator[StandIns]:
         yield StandIns(stack, projects)
 
 
-def _pipeline(project: Project, indexes: StandIns) -> list[tuple[str, Callable[[], str]]]:
-    """The rehearsal's steps, each a name and a callable that returns a one-line result."""
+def _pipeline(
+    project: Project, indexes: StandIns, siblings: Sequence[Project]
+) -> list[tuple[str, Callable[[], str]]]:
+    """The rehearsal's steps, each a name and a callable that returns a one-line result.
+
+    ``siblings`` are the monorepo's packages (staged): those the project requires are
+    verified together with it from the stand-in, as just uploaded there."""
     dependencies = project.index(PYPI)
 
     def upload_to(name: str, *, again: bool = False) -> Callable[[], str]:
@@ -87,7 +96,11 @@ def _pipeline(project: Project, indexes: StandIns) -> list[tuple[str, Callable[[
     def verify_on(name: str) -> Callable[[], str]:
         def step() -> str:
             report = verify(
-                project, indexes.indexes[name].index, timeout=60, dependency_index=dependencies
+                project,
+                indexes.indexes[name].index,
+                timeout=60,
+                dependency_index=dependencies,
+                siblings=siblings,
             )
             return f"installed with {report.installer}, {len(report.smoke)} smoke command(s) passed"
 
@@ -135,13 +148,19 @@ def rehearse(projects: Sequence[Project], *, keep: bool = False) -> list[Step]:
     ):
         urls = ", ".join(f"{name} at {i.simple_url}" for name, i in indexes.indexes.items())
         reporter.info(f"Rehearsing against throwaway local indexes: {urls}.")
+        staged = [
+            dataclasses.replace(
+                project,
+                settings=dataclasses.replace(
+                    project.settings, dist_dir=str(Path(tmp) / project.normalized_name)
+                ),
+            )
+            for layer in dependency_order(projects)
+            for project in layer
+        ]
         try:
-            for project in projects:
-                dist_dir = Path(tmp) / project.normalized_name
-                staged = dataclasses.replace(
-                    project, settings=dataclasses.replace(project.settings, dist_dir=str(dist_dir))
-                )
-                for name, action in _pipeline(staged, indexes):
+            for project in staged:
+                for name, action in _pipeline(project, indexes, staged):
                     label = f"{project.name}: {name}" if len(projects) > 1 else name
                     reporter.info(f"— {label}")
                     started = time.perf_counter()
@@ -160,22 +179,58 @@ def rehearse(projects: Sequence[Project], *, keep: bool = False) -> list[Step]:
             )
         reporter.success("Rehearsal passed: this project can be released as it is.")
         if keep:
-            _serve_until_interrupted(indexes)
+            _serve_until_interrupted(indexes, staged)
     return steps
 
 
-def _serve_until_interrupted(indexes: StandIns) -> None:
+def _serve_until_interrupted(indexes: StandIns, projects: Sequence[Project]) -> None:
     reporter = get_reporter()
-    for name, stand_in in indexes.indexes.items():
-        prefix = stand_in.index.env_prefix
+    with environment_file(indexes) as env_file:
+        for name, stand_in in indexes.indexes.items():
+            reporter.info(f"{name} stand-in: {stand_in.simple_url} (upload {stand_in.upload_url})")
         reporter.info(
-            f"{name}: {stand_in.simple_url} (upload {stand_in.upload_url}); point releasekit at "
-            f"it with {prefix}UPLOAD_URL and {prefix}SIMPLE_URL."
+            f"Their URLs and tokens are in {env_file} (mode 600; the tokens are never shown). "
+            "To upload to the stand-ins and verify there with releasekit, load it into the "
+            "shell, then run the sessions as usual:\n"
+            f"  POSIX shells:  set -a; . '{env_file}'; set +a\n"
+            f"  PowerShell:    Get-Content '{env_file}' | ForEach-Object {{ $n, $v = $_ -split "
+            "'=', 2; Set-Item \"env:$n\" $v }\n"
+            "  then:          nox -s upload_testpypi verify_testpypi\n"
+            "While it is loaded, `pypi` means the PyPI stand-in everywhere (also for the "
+            "dependencies verify installs)."
         )
-    reporter.info("The indexes keep running; press Ctrl-C to stop them.")
-    stopped = threading.Event()
+        for project in projects:
+            version = single_version(find_distributions(project.dist_dir, project.name))
+            for name, stand_in in indexes.indexes.items():
+                reporter.info(
+                    f"Install {project.name} from the {name} stand-in (reading needs no "
+                    f"credentials): python -m pip install --no-deps --index-url "
+                    f"{stand_in.simple_url} {project.name}=={version}"
+                )
+        reporter.info("The indexes keep running; press Ctrl-C to stop them.")
+        stopped = threading.Event()
+        try:
+            while not stopped.wait(3600):
+                pass
+        except KeyboardInterrupt:
+            reporter.info("Stopped the rehearsal indexes.")
+
+
+@contextmanager
+def environment_file(indexes: StandIns) -> Iterator[Path]:
+    """A ``NAME=value`` file (mode 600, in a private temp dir, removed on exit) with each
+    stand-in's URL variables and its token in the index's token variable."""
+    lines = []
+    for name, stand_in in indexes.indexes.items():
+        token_env = builtin_indexes()[name].token_env or f"{stand_in.index.env_prefix}TOKEN"
+        variables = {**stand_in.environ(), token_env: stand_in.token}
+        lines += [f"{key}={value}\n" for key, value in variables.items()]
+    directory = Path(tempfile.mkdtemp(prefix="releasekit-rehearse-env-"))  # mode 700
+    path = directory / ".releasekit-rehearse.env"
     try:
-        while not stopped.wait(3600):
-            pass
-    except KeyboardInterrupt:
-        reporter.info("Stopped the rehearsal indexes.")
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "w", encoding="utf-8") as env:
+            env.writelines(lines)
+        yield path
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

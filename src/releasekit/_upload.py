@@ -27,6 +27,7 @@ from releasekit._report import get_reporter
 from releasekit.credentials import (
     Credentials,
     check_token,
+    expected_location,
     refuse_plain_http,
     resolve_credentials,
 )
@@ -87,7 +88,10 @@ def upload(
         reporter.warn(warning)
     policy = retry or RetryPolicy()
     results: list[UploadResult] = []
-    with IndexClient(index, retry=policy) as client:
+    # A private index may need its credentials to read too; PyPI's tokens only upload.
+    private = expected_location(index) is None
+    reading = (credentials.username, credentials.password) if private else None
+    with IndexClient(index, retry=policy, credentials=reading) as client:
         _refuse_what_the_index_would(client, project, dists, index)
         present = _listed_sha256(client, project, dists)
         conflicts = [

@@ -4,24 +4,23 @@ smoke-tested there."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from releasekit._distributions import Distribution
 from releasekit._process import find_uv, run
 from releasekit._report import get_reporter
-from releasekit.credentials import refuse_plain_http, scrubbed_environ
+from releasekit._workspace import Sibling
+from releasekit.credentials import netrc_for, scrubbed_environ
 from releasekit.errors import VerifyError
 from releasekit.indexes import Index
 
@@ -94,28 +93,6 @@ def installer_environ(venv: Path | None = None) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def netrc_for(index: Index) -> Iterator[dict[str, str]]:
-    """``{"NETRC": path}`` for an installer reading ``index``, when its URL was given with a
-    user and password (else nothing): a netrc file of mode 600 in a private temporary
-    directory, removed on exit. uv and pip read it, so the password is never on a command
-    line. A password for a plain-http host other than this machine is refused."""
-    if index.simple_auth is None:
-        yield {}
-        return
-    refuse_plain_http(index, index.simple_url, "the password in its simple URL")
-    user, password = index.simple_auth
-    directory = Path(tempfile.mkdtemp(prefix="releasekit-netrc-"))
-    try:
-        path = directory / "netrc"
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as netrc:
-            netrc.write(f"machine {index.host}\nlogin {user}\npassword {password}\n")
-        yield {"NETRC": str(path)}
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
 def _bin_dir(venv: Path) -> Path:
     return venv / ("Scripts" if os.name == "nt" else "bin")
 
@@ -170,17 +147,34 @@ class VerifyEnvironment:
         dists: Sequence[Distribution],
         index: Index,
         dependency_index: Index,
+        *,
+        siblings: Sequence[Sibling] = (),
+        index_credentials: tuple[str, str] | None = None,
     ) -> Probe:
         """Install ``name==version`` from ``index`` (hash-pinned), then its dependencies from
-        ``dependency_index``, then check the environment is consistent. A user and password
-        given in an index's URL reach the installer only in a netrc file (:func:`netrc_for`)."""
+        ``dependency_index``, then check the environment is consistent.
+
+        ``siblings`` (monorepo packages released together with it) are installed with it,
+        each pinned to its version and the sha256 of its files, from ``index`` too; the
+        dependencies of all of them from ``dependency_index``. ``index_credentials`` are the
+        read credentials of a private ``index`` (default: a user and password given in its
+        URL): the installer gets them only through a mode-600 netrc file for that step
+        (:func:`netrc_for`).
+        """
         pin = f"{name}=={version}"
-        hashes = " ".join(f"--hash=sha256:{d.sha256}" for d in dists)
+        together = [(name, version, dists), *((s.name, s.version, s.files) for s in siblings)]
         requirements = self.workdir / "package.txt"
-        requirements.write_text(f"{pin} {hashes}\n", encoding="utf-8")
+        requirements.write_text(
+            "".join(
+                f"{n}=={v} " + " ".join(f"--hash=sha256:{d.sha256}" for d in files) + "\n"
+                for n, v, files in together
+            ),
+            encoding="utf-8",
+        )
+        shown = ", ".join(f"{n}=={v}" for n, v, _files in together)
         with (
-            get_reporter().status(f"Installing {pin} from {index.display} ({self.installer})"),
-            netrc_for(index) as netrc,
+            get_reporter().status(f"Installing {shown} from {index.display} ({self.installer})"),
+            netrc_for(index, index_credentials) as netrc,
         ):
             self._run(
                 [
@@ -189,22 +183,39 @@ class VerifyEnvironment:
                     "--require-hashes",
                     "--index-url",
                     index.simple_url,
-                    *(["--refresh-package", name] if self.uv else []),
+                    *(
+                        part
+                        for n, _v, _files in together
+                        for part in ("--refresh-package", n)
+                        if self.uv
+                    ),
                     "-r",
                     str(requirements),
                 ],
-                f"Installing {pin} from {index.display}",
-                why="The index lists the files but could not serve an installable one for this "
-                "interpreter, or the files it served were not the ones built here.",
+                f"Installing {shown} from {index.display}",
+                why="The index lists the files but could not serve an installable one for "
+                "this interpreter, or the files it served were not the ones built here.",
                 fix="Read the installer's output above.",
                 extra=netrc,
             )
         probe = self.probe(name)
         dependencies = runtime_requirements(probe.dependencies)
-        if dependencies:
+        installed = {canonicalize_name(n) for n, _v, _files in together}
+        wanted = dict.fromkeys(
+            requirement
+            for requires in [
+                probe.dependencies,
+                *(self.probe(s.name).dependencies for s in siblings),
+            ]
+            for requirement in runtime_requirements(requires)
+            if canonicalize_name(Requirement(requirement).name) not in installed
+        )
+        if wanted:
             constraints = self.workdir / "constraints.txt"
-            constraints.write_text(pin + "\n", encoding="utf-8")
-            listing = ", ".join(dependencies)
+            constraints.write_text(
+                "".join(f"{n}=={v}\n" for n, v, _files in together), encoding="utf-8"
+            )
+            listing = ", ".join(wanted)
             with (
                 get_reporter().status(
                     f"Installing the dependencies of {name} from {dependency_index.display}: "
@@ -219,7 +230,7 @@ class VerifyEnvironment:
                         dependency_index.simple_url,
                         "-c",
                         str(constraints),
-                        *dependencies,
+                        *wanted,
                     ],
                     f"Installing the dependencies of {pin} ({listing}) from "
                     f"{dependency_index.display}",
@@ -227,7 +238,9 @@ class VerifyEnvironment:
                     "the index under test (a name there may belong to someone else); one of "
                     "them is missing there or has no matching version.",
                     fix="Publish the dependency on the production index first, or correct the "
-                    "requirement, then release a new version.",
+                    "requirement, then release a new version. A sibling package of a monorepo "
+                    "comes from the index under test only when its new version is built in its "
+                    "dist dir and satisfies the requirement.",
                     extra=netrc,
                 )
         self._run(

@@ -1,8 +1,9 @@
 """Verify a release on an index: every file visible and identical, installable, smoke-tested.
 
 The package itself is installed only from the index under test, pinned to the sha256 of the
-local files; its dependencies only from the production index. Ambient pip and uv
-configuration is ignored, so nothing can come from anywhere else.
+local files; its dependencies only from the production index, except the monorepo siblings
+released with it, which come from the index under test, pinned the same way. Ambient pip and
+uv configuration is ignored, so nothing can come from anywhere else.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from releasekit._polling import Backoff, Deadline, poll
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit._venv import SmokeResult, VerifyEnvironment
+from releasekit._workspace import released_siblings
+from releasekit.credentials import read_credentials
 from releasekit.errors import VerifyError
-from releasekit.indexes import PYPI, Index, IndexClient, RetryPolicy
+from releasekit.indexes import PYPI, TESTPYPI, Index, IndexClient, RetryPolicy
 from releasekit.indexes.provenance import FileProvenance, read_provenance
 
 _log = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ def verify(
     timeout: float = 300.0,
     dist_dir: Path | None = None,
     dependency_index: Index | None = None,
+    siblings: Sequence[Project] = (),
 ) -> VerifyReport:
     """Verify the release in the dist dir on ``index`` (an :class:`Index` or its name).
 
@@ -69,16 +73,35 @@ def verify(
     ``index`` only, its dependencies from ``dependency_index`` only, by default PyPI), checks
     it is consistent, imports its top-level modules, checks its version and runs the
     project's smoke commands. Raises :class:`VerifyError` on any failure.
+
+    ``siblings`` are the other packages of a monorepo: those the project requires whose
+    built version satisfies the requirement are installed with it from ``index``, each pinned
+    to the sha256 of its local files (:func:`releasekit._workspace.released_siblings`). A
+    private index is read with its credentials when it has any.
     """
     started = time.perf_counter()
-    dists = find_distributions(dist_dir or project.dist_dir, project.name)
-    version = str(single_version(dists))
     if isinstance(index, str):
         index = project.index(index)
+    dists = find_distributions(dist_dir or project.dist_dir, project.name)
+    version = str(single_version(dists))
     if dependency_index is None:
         dependency_index = project.index(PYPI)
     reporter = get_reporter()
-    visible_after = wait_until_visible(project.name, version, dists, index, timeout)
+    together = released_siblings(project, siblings)
+    found = read_credentials(index, project.name)
+    credentials = (found.username, found.password) if found else None
+    deadline = Deadline(timeout)
+    for sibling in together:
+        wait_until_visible(
+            sibling.name, sibling.version, sibling.files, index, deadline.remaining, credentials
+        )
+    wait_until_visible(project.name, version, dists, index, deadline.remaining, credentials)
+    visible_after = deadline.elapsed
+    if together:
+        listing = ", ".join(f"{s.name} {s.version}" for s in together)
+        reporter.info(
+            f"Siblings released with {project.name}, installed from {index.name}: {listing}."
+        )
     reporter.success(
         f"{project.name} {version}: {len(dists)} file{'s' if len(dists) != 1 else ''} "
         f"listed on {index.display} with identical sha256, after {visible_after:.2f} s."
@@ -87,7 +110,15 @@ def verify(
     with tempfile.TemporaryDirectory(prefix="releasekit-verify-") as tmp:
         install_started = time.perf_counter()
         env = VerifyEnvironment.create(Path(tmp))
-        probe = env.install(project.name, version, dists, index, dependency_index)
+        probe = env.install(
+            project.name,
+            version,
+            dists,
+            index,
+            dependency_index,
+            siblings=together,
+            index_credentials=credentials,
+        )
         install_seconds = time.perf_counter() - install_started
         smoke_started = time.perf_counter()
         smoke = env.smoke_test(project.name, version, probe.modules, project.smoke)
@@ -176,7 +207,12 @@ def check_publishers(
 
 
 def wait_until_visible(
-    name: str, version: str, dists: Sequence[Distribution], index: Index, timeout: float
+    name: str,
+    version: str,
+    dists: Sequence[Distribution],
+    index: Index,
+    timeout: float,
+    credentials: tuple[str, str] | None = None,
 ) -> float:
     """Poll ``index`` until every one of ``dists`` is listed with its sha256; seconds taken.
 
@@ -186,7 +222,7 @@ def wait_until_visible(
     deadline = Deadline(timeout)
     retry = RetryPolicy(total_seconds=min(RetryPolicy().total_seconds, max(timeout, 1.0)))
     missing: list[Distribution] = list(dists)
-    with IndexClient(index, retry=retry) as client:
+    with IndexClient(index, retry=retry, credentials=credentials) as client:
 
         def look() -> bool | None:
             missing[:] = _missing_files(client, name, missing, index)
@@ -206,8 +242,8 @@ def wait_until_visible(
             f"not listed: {listing}.",
             why="The upload did not happen or did not finish, or the index is slow to list "
             "new files.",
-            fix=f"Upload it (`nox -s upload_{index.name}`), then verify again; give a slow "
-            "index more time with `-- --timeout SECONDS`.",
+            fix=f"Upload it (`nox -s {upload_session(index.name)}`), then verify again; give "
+            "a slow index more time with `-- --timeout SECONDS`.",
         )
     return deadline.elapsed
 
@@ -239,3 +275,8 @@ def _missing_files(
                 "never be reused.",
             )
     return missing
+
+
+def upload_session(index: str) -> str:
+    """The session (and its arguments) that uploads to the index called ``index``."""
+    return f"upload_{index}" if index in (PYPI, TESTPYPI) else f"upload -- --index {index}"

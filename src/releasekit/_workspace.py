@@ -1,16 +1,25 @@
 """Several packages of a monorepo at once: independent packages built, checked, uploaded
-and verified concurrently, with output that stays readable and every failure listed."""
+and verified concurrently, with output that stays readable and every failure listed; a
+package after the siblings it requires (dependency order), and the siblings released with it."""
 
 from __future__ import annotations
 
+import email.parser
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar, cast
 
-from releasekit._project import Project
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from releasekit._archives import inspect
+from releasekit._distributions import Distribution, find_distributions, single_version
+from releasekit._project import Project, read_pyproject
 from releasekit._report import captured, get_reporter
-from releasekit.errors import PackagesFailed, ReleasekitError
+from releasekit.errors import ConfigError, DistributionError, PackagesFailed, ReleasekitError
 
 T = TypeVar("T")
 
@@ -69,3 +78,128 @@ def for_each(
         raise next(iter(failures.values()))
     explained = {projects[n].name: cast(ReleasekitError, failures[n]) for n in sorted(failures)}
     raise PackagesFailed(explained, len(projects))
+
+
+def requirements_of(project: Project, dist_dir: Path | None = None) -> list[Requirement]:
+    """The runtime requirements of ``project`` on this interpreter (extras' ones left out):
+    its static ``[project] dependencies``, else the ``Requires-Dist`` of its built wheel (or
+    sdist) in ``dist_dir`` (default: the project's), else none."""
+    lines: list[str] | None = None
+    if project.pyproject.is_file():
+        meta = read_pyproject(project.pyproject).get("project")
+        if isinstance(meta, dict) and "dependencies" not in meta.get("dynamic", []):
+            lines = [str(line) for line in meta.get("dependencies", [])]
+    if lines is None:
+        lines = _built_requirements(project, dist_dir or project.dist_dir)
+    wanted = []
+    for line in lines:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement as exc:
+            raise ConfigError(
+                f"{project.name} declares an invalid requirement {line!r}: {exc}.",
+                fix="Correct it in [project] dependencies.",
+            ) from exc
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            wanted.append(requirement)
+    return wanted
+
+
+def _built_requirements(project: Project, dist_dir: Path) -> list[str]:
+    try:
+        dists = find_distributions(dist_dir, project.name)
+    except DistributionError:
+        return []
+    for dist in sorted(dists, key=lambda d: d.kind != "wheel"):
+        metadata = inspect(dist.path).metadata
+        if metadata is not None:
+            message = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
+            return [str(line) for line in message.get_all("Requires-Dist") or []]
+    return []
+
+
+def dependency_order(projects: Sequence[Project]) -> list[list[Project]]:
+    """``projects`` in layers: each package in a layer after every sibling it requires.
+
+    Packages of one layer are independent of each other (and keep their given order).
+    A cycle among the packages is a :class:`ConfigError`.
+    """
+    by_name = {project.normalized_name: project for project in projects}
+    needs = {
+        project.normalized_name: {
+            name
+            for requirement in requirements_of(project)
+            if (name := canonicalize_name(requirement.name)) in by_name
+            and name != project.normalized_name
+        }
+        for project in projects
+    }
+    layers: list[list[Project]] = []
+    done: set[str] = set()
+    while len(done) < len(projects):
+        ready = [
+            p
+            for p in projects
+            if p.normalized_name not in done and needs[p.normalized_name] <= done
+        ]
+        if not ready:
+            cycle = sorted(name for name in needs if name not in done)
+            raise ConfigError(
+                f"The packages {', '.join(cycle)} require each other in a cycle.",
+                why="Each package is uploaded after the siblings it requires; a cycle has no "
+                "such order.",
+                fix="Break the cycle in their [project] dependencies.",
+            )
+        layers.append(ready)
+        done.update(p.normalized_name for p in ready)
+    return layers
+
+
+def for_each_in_order(
+    projects: Sequence[Project], action: Callable[[Project], T], *, jobs: int | None = None
+) -> list[T]:
+    """:func:`for_each`, one dependency layer at a time (:func:`dependency_order`): a package
+    starts only once every sibling it requires is done. A failing layer stops the run: the
+    packages that would follow it are not started. Results in the order of ``projects``."""
+    results: dict[str, T] = {}
+    for layer in dependency_order(projects):
+        for project, result in zip(layer, for_each(layer, action, jobs=jobs), strict=True):
+            results[project.normalized_name] = result
+    return [results[project.normalized_name] for project in projects]
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """A sibling package released together with another: its name, version and built files."""
+
+    name: str
+    version: str
+    files: tuple[Distribution, ...]
+
+
+def released_siblings(project: Project, siblings: Sequence[Project]) -> list[Sibling]:
+    """The siblings ``project`` requires, directly or through each other, whose built version
+    (in their dist dir) satisfies the requirement: the versions to install from the index
+    under test together with ``project``. A sibling with no built files, or whose version the
+    requirement excludes, is not among them (it comes from the production index)."""
+    others = {
+        p.normalized_name: p for p in siblings if p.normalized_name != project.normalized_name
+    }
+    found: dict[str, Sibling] = {}
+    pending = [project]
+    while pending:
+        current = pending.pop()
+        for requirement in requirements_of(current):
+            name = canonicalize_name(requirement.name)
+            sibling = others.get(name)
+            if sibling is None or name in found:
+                continue
+            try:
+                files = find_distributions(sibling.dist_dir, sibling.name)
+                version = single_version(files)
+            except DistributionError:
+                continue
+            if requirement.specifier.contains(version, prereleases=True):
+                found[name] = Sibling(sibling.name, str(version), tuple(files))
+                pending.append(sibling)
+    return list(found.values())

@@ -20,7 +20,7 @@ import nox.command
 from releasekit._project import Project, load_projects
 from releasekit._redaction import install_log_redaction
 from releasekit._report import get_reporter, quiet_library_logs, show_trail, verbose_wanted
-from releasekit._workspace import for_each
+from releasekit._workspace import for_each, for_each_in_order
 from releasekit.errors import ReleasekitError, UsageError
 
 Overrides = dict[str, Any]
@@ -150,14 +150,17 @@ def _check_dist(session: nox.Session, overrides: Overrides) -> None:
     for_each(projects(args, overrides), check)
 
 
-def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
+def _verify(session: nox.Session, overrides: Overrides, index: str | None) -> None:
     from releasekit._verify import verify
 
     parser = arguments(
         session,
-        f"Wait until {index} lists every file of the dist dir with the same sha256, then "
-        "install that version in a fresh isolated environment and run the smoke commands.",
+        f"Wait until {index or 'the index'} lists every file of the dist dir with the same "
+        "sha256, then install that version in a fresh isolated environment and run the smoke "
+        "commands.",
     )
+    if index is None:
+        _index_argument(parser)
     parser.add_argument(
         "--timeout",
         type=float,
@@ -169,9 +172,22 @@ def _verify(session: nox.Session, overrides: Overrides, index: str) -> None:
     args = parser.parse_args(session.posargs)
     if args.timeout < 0:
         parser.error("--timeout must be 0 or more seconds")
+    target = index or args.index
+    siblings = load_projects(Path.cwd(), **overrides)
     for_each(
         projects(args, overrides),
-        lambda p: verify(p, index, timeout=args.timeout, dist_dir=args.dist_dir),
+        lambda p: verify(
+            p, target, timeout=args.timeout, dist_dir=args.dist_dir, siblings=siblings
+        ),
+    )
+
+
+def _index_argument(parser: SessionArguments) -> None:
+    parser.add_argument(
+        "--index",
+        required=True,
+        metavar="NAME",
+        help="an index of [tool.releasekit.indexes], or pypi or testpypi",
     )
 
 
@@ -213,13 +229,18 @@ def _init_ci(session: nox.Session, overrides: Overrides) -> None:
         get_reporter().success(f"Wrote {write_workflow(path, text, force=args.force)}.")
 
 
-def _upload(session: nox.Session, overrides: Overrides, index: str) -> None:
+def _upload(session: nox.Session, overrides: Overrides, index: str | None) -> None:
     from releasekit._upload import upload
 
-    parser = arguments(session, f"Upload the dist dir to {index}.")
+    parser = arguments(session, f"Upload the dist dir to {index or 'an index'}.")
+    if index is None:
+        _index_argument(parser)
     parser.add_argument("--dist-dir", type=Path, metavar="DIR", help="upload from here instead")
     args = parser.parse_args(session.posargs)
-    for_each(projects(args, overrides), lambda p: upload(p, index, dist_dir=args.dist_dir))
+    target = index or args.index
+    for_each_in_order(
+        projects(args, overrides), lambda p: upload(p, target, dist_dir=args.dist_dir)
+    )
 
 
 def _upload_testpypi(session: nox.Session, overrides: Overrides) -> None:
@@ -230,6 +251,16 @@ def _upload_testpypi(session: nox.Session, overrides: Overrides) -> None:
 def _upload_pypi(session: nox.Session, overrides: Overrides) -> None:
     """Upload the dist dir to PyPI; files already there with the same sha256 are skipped."""
     _upload(session, overrides, "pypi")
+
+
+def _upload_any(session: nox.Session, overrides: Overrides) -> None:
+    """Upload the dist dir to any index named in [tool.releasekit.indexes]: --index NAME."""
+    _upload(session, overrides, None)
+
+
+def _verify_any(session: nox.Session, overrides: Overrides) -> None:
+    """Wait for the release on the index --index NAME, install it and smoke-test it."""
+    _verify(session, overrides, None)
 
 
 def _doctor(session: nox.Session, overrides: Overrides) -> None:
@@ -371,6 +402,8 @@ SESSIONS: dict[str, SessionBody] = {
     "audit": _audit,
     "scan_secrets": _scan_secrets,
     "rehearse": _rehearse,
+    "upload": _upload_any,
+    "verify": _verify_any,
     "init_ci": _init_ci,
 }
 

@@ -12,11 +12,12 @@ index accepts any password; but a token made for PyPI or TestPyPI is refused the
 sending it to a third-party server would leak it.
 """
 
-from releasekit.credentials.environment import SECRET_ENV_VARS, scrubbed_environ
+from releasekit.credentials.environment import SECRET_ENV_VARS, netrc_for, scrubbed_environ
 from releasekit.credentials.sources import (
     Credentials,
     describe_sources,
     forget_secrets,
+    read_credentials,
     refuse_plain_http,
     resolve_credentials,
     take_secret,
@@ -50,7 +51,9 @@ __all__ = [
     "forget_secrets",
     "instance_name",
     "mint_token",
+    "netrc_for",
     "public_locations",
+    "read_credentials",
     "read_token",
     "refuse_plain_http",
     "resolve_credentials",

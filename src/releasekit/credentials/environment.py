@@ -10,6 +10,8 @@ and, on Linux, overwrites every secret value in this process's initial environme
 which ``/proc/<pid>/environ`` shows to any process of the same user, and makes this process
 non-dumpable so that its memory (``/proc/<pid>/mem``) and environment cannot be read by
 other processes of the same user (docs/tokens.md, "What child processes get").
+An installer reading a private index gets its read credentials only through a netrc file
+(:func:`netrc_for`).
 """
 
 from __future__ import annotations
@@ -18,16 +20,21 @@ import ctypes
 import logging
 import os
 import re
+import shutil
 import sys
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from releasekit._redaction import redact, register_secret_variable, secret_variables
-from releasekit.credentials.sources import held_secrets, take_secret
+from releasekit.credentials.sources import held_secrets, refuse_plain_http, take_secret
+from releasekit.errors import CredentialError
 
 if TYPE_CHECKING:
     from releasekit._project import Project
+    from releasekit.indexes import Index
 
 _log = logging.getLogger(__name__)
 
@@ -146,3 +153,35 @@ def _no_dumps() -> None:
         libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):  # no prctl: nothing more can be done here
         return
+
+
+@contextmanager
+def netrc_for(index: Index, credentials: tuple[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """``{"NETRC": path}`` for an installer reading ``index`` with ``credentials`` (default:
+    the user and password given in its simple URL), else ``{}``: a netrc file of mode 600 in a
+    private temporary directory, removed on exit. uv and pip read the file ``NETRC`` names,
+    so the password is never on a command line. A password for a plain-http host other than
+    this machine is refused."""
+    auth = credentials or index.simple_auth
+    if auth is None:
+        yield {}
+        return
+    refuse_plain_http(index, index.simple_url, "its read credentials")
+    username, password = auth
+    if any(char.isspace() or char == '"' for char in username + password):
+        raise CredentialError(
+            "The username or password for the index contains whitespace or a quote, which a "
+            "netrc file cannot carry.",
+            why="The installer in the verify environment reads the index's credentials from a "
+            "netrc file (never from its command line or environment).",
+            fix="Use credentials without whitespace or quotes (a token, for example).",
+        )
+    directory = Path(tempfile.mkdtemp(prefix="releasekit-netrc-"))  # mode 700
+    try:
+        path = directory / "netrc"
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "w", encoding="utf-8") as netrc:
+            netrc.write(f"machine {index.host}\nlogin {username}\npassword {password}\n")
+        yield {"NETRC": str(path)}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -127,52 +127,79 @@ def token_credentials(
     project_name: str | None = None,
     now: float | None = None,
     username: str = TOKEN_USERNAME,
+    username_source: str = "TWINE_USERNAME",
 ) -> Credentials:
     """Credentials from ``secret`` found in ``source``, checked offline for ``index``.
 
-    The secret (and its Basic form with ``username``) is registered for redaction first. A
-    value that does not look like a PyPI token is accepted only for indexes other than PyPI
-    and TestPyPI.
+    The secret (and its Basic form with ``username``) is registered for redaction first.
+    PyPI and TestPyPI take only their own API tokens, with the username ``__token__``
+    (``username_source`` says where another username came from). Any other index takes a
+    password with any username; a PyPI or TestPyPI token is refused there (it would leak),
+    and a private instance's token is checked for expiry and scope.
     """
     secret = secret.strip()
     register_credentials(username, secret)
     refuse_plain_http(index, index.upload_url, f"the credentials from {source}")
     public = expected_location(index) is not None
-    if not public and not secret.startswith(TOKEN_PREFIX):
-        return Credentials(username, secret, source)
-    if public and username != TOKEN_USERNAME:
+    if not public:
+        if not secret.startswith(TOKEN_PREFIX):
+            return Credentials(username, secret, source)
+        try:
+            info = read_token(secret, source)
+        except CredentialError:  # a password that merely starts with `pypi-`
+            return Credentials(username, secret, source)
+        check_token(info, index, source, project_name, now)
+        return Credentials(username, secret, source, info)
+    if username != TOKEN_USERNAME:
         raise CredentialError(
-            f"{source} pairs a password with the username {username!r} for {index.name}.",
+            f"{source} pairs a password with the username {username!r} (from "
+            f"{username_source}) for {index.name}.",
             why="PyPI and TestPyPI accept only API tokens, with the username __token__ "
             "(username/password authentication is no longer supported).",
-            fix="Unset TWINE_USERNAME (or set it to __token__) and give an API token.",
+            fix=f"Remove that username ({_unset(username_source)}) and give an API token.",
         )
     info = read_token(secret, source)
     check_token(info, index, source, project_name, now)
     return Credentials(TOKEN_USERNAME, secret, source, info)
 
 
+def _unset(username_source: str) -> str:
+    if username_source.startswith("["):
+        return f"delete `username` from {username_source}"
+    return f"unset {username_source}, or set it to __token__"
+
+
+def _table(index: Index) -> str:
+    return f"[tool.releasekit.indexes.{index.name}]"
+
+
 def _missing(index: Index) -> MissingCredentials:
     variable = index.token_env
+    who = "" if index.username == TOKEN_USERNAME else f" (the password of {index.username!r})"
     if variable is None:
         return MissingCredentials(
             f"No credentials for {index.display}: it has no token-env, and TWINE_PASSWORD "
             "is not set.",
-            why="releasekit looked at TWINE_USERNAME/TWINE_PASSWORD and the keyring, and "
-            "found nothing.",
-            fix=f'Add token-env = "VARIABLE" to [tool.releasekit.indexes.{index.name}] and '
-            "export that variable (or TWINE_USERNAME and TWINE_PASSWORD).",
+            why="releasekit looked at TWINE_PASSWORD and at the keyring (service "
+            f"{index.upload_url}, user {index.username!r}), and found nothing.",
+            fix=f'Add token-env = "VARIABLE" to {_table(index)} and export that variable'
+            f"{who}; or export TWINE_PASSWORD{who}; or store it with "
+            f"`keyring set {index.upload_url} {index.username}`.",
         )
     expected = expected_location(index)
-    what = f"a token created on {instance_name(expected)}" if expected else "the secret"
+    what = f"a token created on {instance_name(expected)}" if expected else f"the secret{who}"
     return MissingCredentials(
         f"No credentials for {index.display}: {variable} is not set.",
         why=f"releasekit looked, in order, at {variable}, TWINE_USERNAME/TWINE_PASSWORD, the "
         "keyring and trusted publishing (only in CI with OIDC), and found nothing.",
         fix=f"Export {variable} with {what}. In GitHub Actions, store it as the repository "
         f"secret {variable} and pass it to the step: "
-        f"`env: {variable}: ${{{{ secrets.{variable} }}}}`; or set up trusted publishing "
-        "and give the job `permissions: id-token: write`.",
+        f"`env: {variable}: ${{{{ secrets.{variable} }}}}`"
+        + (
+            "; or set up trusted publishing and give the job `permissions: id-token: write`."
+            if expected
+            else "."
+        ),
     )
 
 
@@ -201,19 +228,27 @@ def resolve_credentials(
     ``http://`` URL other than this machine are refused (:func:`refuse_plain_http`).
     """
     variable = index.token_env
+    table = _table(index)
     secret = take_secret(variable) if variable else None
     if variable and secret and secret.strip():
-        return token_credentials(secret, index, variable, project_name, now, index.username)
+        return token_credentials(secret, index, variable, project_name, now, index.username, table)
     password = take_secret("TWINE_PASSWORD")
     if password and password.strip():
-        username = os.environ.get("TWINE_USERNAME") or TOKEN_USERNAME
-        return token_credentials(password, index, "TWINE_PASSWORD", project_name, now, username)
+        given = os.environ.get("TWINE_USERNAME", "").strip()
+        username, origin = (given, "TWINE_USERNAME") if given else (index.username, table)
+        return token_credentials(
+            password, index, "TWINE_PASSWORD", project_name, now, username, origin
+        )
     if index.upload_auth is not None:
         user, password = index.upload_auth
-        return token_credentials(password, index, "the upload URL", project_name, now, user)
+        return token_credentials(
+            password, index, "the upload URL", project_name, now, user, "the upload URL"
+        )
     stored = _from_keyring(index)
     if stored:
-        return token_credentials(stored, index, "the keyring", project_name, now, index.username)
+        return token_credentials(
+            stored, index, "the keyring", project_name, now, index.username, table
+        )
     if trusted_publishing and detect_ci().issues_oidc:
         refuse_plain_http(index, index.web_url, "an identity token (trusted publishing)")
         minted = exchange_identity(index)
@@ -238,3 +273,15 @@ def describe_sources(index: Index, project_name: str | None = None) -> Credentia
             fix="Give the job `permissions: id-token: write`, or pass a token secret.",
         )
     return "trusted publishing (a short-lived token is minted at upload time)"
+
+
+def read_credentials(index: Index, project_name: str | None = None) -> Credentials | None:
+    """The credentials for reading a private index (its simple pages and files), checked
+    offline as for uploads; None for PyPI and TestPyPI (read without credentials, and their
+    tokens only upload) and when none are found (the index may be open to read)."""
+    if expected_location(index) is not None:
+        return None
+    try:
+        return resolve_credentials(index, project_name, trusted_publishing=False)
+    except MissingCredentials:
+        return None

@@ -40,14 +40,14 @@ class _QuietHandler(WSGIRequestHandler):
         """Keep request logs off the terminal."""
 
 
-def _pypiserver_app(root: Path, password_file: Path, *, hashes: bool) -> Any:
+def _pypiserver_app(root: Path, password_file: Path, *, hashes: bool, private: bool) -> Any:
     import pypiserver
 
     with _import_lock:  # pypiserver builds each app by re-importing a module
         return pypiserver.app(
             roots=[str(root)],
             password_file=str(password_file),
-            authenticate=["update"],
+            authenticate=["update", "download", "list"] if private else ["update"],
             disable_fallback=True,
             hash_algo="sha256" if hashes else None,
         )
@@ -73,10 +73,10 @@ class _PyPIRules:
     """WSGI middleware: an authenticated upload PyPI would refuse gets PyPI's 400 before
     pypiserver sees it (others go on to pypiserver, which answers 401 or 403 as PyPI does)."""
 
-    def __init__(self, app: Any, packages: Path, token: str) -> None:
+    def __init__(self, app: Any, packages: Path, username: str, token: str) -> None:
         self.app = app
         self.packages = packages
-        self.authorization = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
+        self.authorization = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         content_type = environ.get("CONTENT_TYPE", "")
@@ -130,6 +130,8 @@ class LocalIndex:
     ``root`` (a temporary directory, removed on stop, unless given). With ``pypi_rules``,
     authenticated uploads PyPI would refuse are refused with PyPI's 400 (``rehearse`` sets it).
     With ``hashes=False`` its pages are plain PEP 503 links with no ``#sha256=`` fragment.
+    Its one user is ``username`` with the password ``token``; with ``private``, reading
+    (pages and files) needs them too, as on a private company index.
     """
 
     def __init__(
@@ -140,9 +142,13 @@ class LocalIndex:
         *,
         pypi_rules: bool = False,
         hashes: bool = True,
+        username: str = "__token__",
+        private: bool = False,
     ) -> None:
         self.name = name
         self.token = token
+        self.username = username
+        self.private = private
         self.pypi_rules = pypi_rules
         self.hashes = hashes
         self._own_root = root is None
@@ -185,11 +191,11 @@ class LocalIndex:
         packages.mkdir(parents=True, exist_ok=True)
         password_file = self.root / "htpasswd"
         htpasswd = HtpasswdFile(str(password_file), new=True)
-        htpasswd.set_password("__token__", self.token)
+        htpasswd.set_password(self.username, self.token)
         htpasswd.save()
-        app = _pypiserver_app(packages, password_file, hashes=self.hashes)
+        app = _pypiserver_app(packages, password_file, hashes=self.hashes, private=self.private)
         if self.pypi_rules:
-            app = _PyPIRules(app, packages, self.token)
+            app = _PyPIRules(app, packages, self.username, self.token)
         self._server = make_server(
             "127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler
         )
@@ -200,7 +206,7 @@ class LocalIndex:
             daemon=True,
         )
         self._thread.start()
-        httpx.get(self.url + "health", timeout=5).raise_for_status()
+        httpx.get(self.url + "health", timeout=5).raise_for_status()  # open even when private
         return self
 
     def stop(self) -> None:
@@ -220,7 +226,7 @@ class LocalIndex:
         response = httpx.post(
             self.url,
             data={":action": "remove_pkg", "name": name, "version": version},
-            auth=("__token__", self.token),
+            auth=(self.username, self.token),
             timeout=10,
         )
         response.raise_for_status()

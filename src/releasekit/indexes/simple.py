@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html.parser import HTMLParser
@@ -217,8 +218,31 @@ def parse_simple_page(body: str, content_type: str, base_url: str) -> list[Index
     return list(parse_project_page(body, content_type, base_url).files)
 
 
+class _OriginAuth(httpx.Auth):
+    """Basic authentication sent only to the index's own origin (scheme, host and port), never
+    to a file host or a redirect target elsewhere."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self._origin = _origin(httpx.URL(url))
+        self._header = httpx.BasicAuth(username, password)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if _origin(request.url) == self._origin:
+            yield from self._header.auth_flow(request)
+        else:
+            yield request
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
 class IndexClient:
-    """Reads an index's simple API with retries. Use as a context manager, or call ``close()``."""
+    """Reads an index's simple API with retries. Use as a context manager, or call ``close()``.
+
+    ``credentials`` (username, password) are the read credentials of a private index (default:
+    a user and password given in its simple URL); they go to the index's own origin only.
+    """
 
     def __init__(
         self,
@@ -227,17 +251,19 @@ class IndexClient:
         timeout: float = 15.0,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.index = index
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        auth = credentials or index.simple_auth
         self._http = httpx.Client(
             timeout=timeout,
             follow_redirects=True,
             headers={"Accept": _ACCEPT, "Cache-Control": "no-cache", "User-Agent": USER_AGENT},
             transport=transport,
-            auth=index.simple_auth,
-            **client_options(credentials=index.simple_auth is not None),
+            auth=_OriginAuth(index.simple_url, *auth) if auth else None,
+            **client_options(credentials=auth is not None),
             event_hooks=http_event_hooks(),
         )
 
