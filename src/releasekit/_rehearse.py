@@ -23,6 +23,7 @@ from releasekit._report import get_reporter
 from releasekit._upload import upload
 from releasekit._verify import verify
 from releasekit.credentials import Credentials, mint_token, token_credentials
+from releasekit.credentials.signing import LocalTestSigner
 from releasekit.errors import ReleasekitError
 from releasekit.indexes import PYPI, TESTPYPI
 from releasekit.indexes.local import LocalIndex
@@ -67,11 +68,15 @@ def stand_ins(projects: Sequence[str]) -> Iterator[StandIns]:
 def _pipeline(project: Project, indexes: StandIns) -> list[tuple[str, Callable[[], str]]]:
     """The rehearsal's steps, each a name and a callable that returns a one-line result."""
     dependencies = project.index(PYPI)
+    # Never Sigstore: its log is public and permanent. The local key exercises the same path,
+    # and the stand-ins check the attestations with PyPI's models.
+    signer = LocalTestSigner() if project.settings.attestations != "never" else None
 
     def upload_to(name: str, *, again: bool = False) -> Callable[[], str]:
         def step() -> str:
+            stand_in = indexes.indexes[name]
             results = upload(
-                project, indexes.indexes[name].index, indexes.credentials(name, project)
+                project, stand_in.index, indexes.credentials(name, project), signer=signer
             )
             statuses = [r.status for r in results]
             if again and any(status != "already there" for status in statuses):
@@ -80,7 +85,15 @@ def _pipeline(project: Project, indexes: StandIns) -> list[tuple[str, Callable[[
                     why="A second upload of identical files must skip every one of them.",
                     fix="This is a bug in releasekit's idempotence check; please report it.",
                 )
-            return ", ".join(f"{r.distribution.filename}: {r.status}" for r in results)
+            attested = stand_in.attestations
+            return ", ".join(
+                f"{r.distribution.filename}: {r.status}"
+                + (
+                    " with attestation"
+                    * (r.status == "uploaded" and r.distribution.filename in attested)
+                )
+                for r in results
+            )
 
         return step
 

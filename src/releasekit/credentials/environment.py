@@ -9,7 +9,15 @@ if TYPE_CHECKING:
     from releasekit._project import Project
 
 #: Environment variables that may hold a secret; build backends and smoke commands never see them.
-SECRET_ENV_VARS = ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_PASSWORD")
+SECRET_ENV_VARS = (
+    "PYPI_API_TOKEN",
+    "TEST_PYPI_API_TOKEN",
+    "TWINE_PASSWORD",
+    # GitLab CI's identity tokens (`id_tokens`): each can mint an upload token or a signature.
+    "PYPI_ID_TOKEN",
+    "TESTPYPI_ID_TOKEN",
+    "SIGSTORE_ID_TOKEN",
+)
 
 
 def scrubbed_environ(project: Project | None = None) -> dict[str, str]:
