@@ -331,7 +331,7 @@ def test_identical_reupload_keeps_its_provenance(project: Project, testpypi: Loc
     with captured() as out:
         again = upload(project, "testpypi", signer=LocalTestSigner())
     assert [r.status for r in again] == ["already there", "already there"]
-    assert out.getvalue().count("it keeps the provenance it had") == 2
+    assert out.getvalue().count("It keeps the provenance it had") == 2
 
 
 # --- a fresh token after 10 of its 15 minutes -------------------------------------------------

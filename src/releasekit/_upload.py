@@ -39,7 +39,7 @@ from releasekit.indexes.refusals import explain_refusal
 Status = Literal["uploaded", "already there"]
 #: What an identical file already on the index means for attestations: the index answers
 #: 200 to a re-upload without reading them, so the file keeps the provenance it had.
-_KEEPS_PROVENANCE = ": it keeps the provenance it had (attestations are not sent again)"
+_KEEPS_PROVENANCE = " It keeps the provenance it had (attestations are not sent again)."
 _log = logging.getLogger(__name__)
 
 
@@ -113,7 +113,7 @@ def upload(
                         dist.sha256,
                     )
                     reporter.info(
-                        f"{dist.filename} is already there (same sha256); skipped"
+                        f"{dist.filename} is already there (same sha256); skipped."
                         + _KEEPS_PROVENANCE * (project.settings.attestations != "never")
                     )
                     results.append(UploadResult(dist, "already there"))
@@ -337,7 +337,7 @@ class _Sender:
                     status,
                 )
                 get_reporter().info(
-                    f"{dist.filename} is already there (same sha256, uploaded meanwhile)"
+                    f"{dist.filename} is already there (same sha256, uploaded meanwhile)."
                     + _KEEPS_PROVENANCE * (attestations is not None)
                 )
                 return "already there"

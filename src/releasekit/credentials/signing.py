@@ -234,10 +234,13 @@ def attestations_for(
     Attestation files beside the dists are checked and sent as they are; the other files are
     signed, all of them before anything is sent, by ``signer`` or else by Sigstore where a
     trusted-publishing identity exists (``mode`` "auto" and "always"; "auto" only for PyPI and
-    TestPyPI). Without one, "auto" uploads without (said once) and "always" is an error.
+    TestPyPI; an index without trusted publishing gets none). Without one, "auto" uploads
+    without (said once) and "always" is an error.
     Raises :class:`AttestationError`; nothing has been sent when it does.
     """
     reporter = get_reporter()
+    if mode == "auto" and index.oidc_audience is None:
+        return {}  # an index without trusted publishing takes no attestations
     found = {dist.filename: attestation_files(dist) for dist in dists}
     if mode == "never":
         count = sum(len(paths) for paths in found.values())
