@@ -372,3 +372,16 @@ def test_doctor_shows_the_publisher_and_says_to_revoke_a_leftover_token(
     assert "revoke that token on pypi and delete the PYPI_API_TOKEN secret" in text
     assert "TEST_PYPI_API_TOKEN secret" not in text  # not set: trusted publishing for testpypi
     assert standin.seen == []  # doctor is offline
+
+
+def test_trusted_publishing_audience_is_validated() -> None:
+    from releasekit._settings import Settings
+    from releasekit.errors import ConfigError
+
+    table = {"indexes": {"corp": {"trusted-publishing-audience": "corp.example"}}}
+    settings = Settings.from_table(table, "pyproject.toml")
+    assert settings.indexes["corp"].trusted_publishing_audience == "corp.example"
+    for bad in ("two words", "", 3):
+        table = {"indexes": {"corp": {"trusted-publishing-audience": bad}}}
+        with pytest.raises(ConfigError, match="trusted-publishing-audience"):
+            Settings.from_table(table, "pyproject.toml")
