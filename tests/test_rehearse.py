@@ -42,6 +42,9 @@ def test_rehearse_passes_and_leaves_the_project_untouched(
     for step in STEPS:
         assert re.search(rf"^  {step} {{2,}}\S", summary, re.MULTILINE), summary
     assert summary.count("already there") == 4  # two files, two indexes, second round
+    # each file went with an attestation, signed by a local key: never by Sigstore
+    assert summary.count("uploaded with attestation") == 4, summary
+    assert "Signed 2 attestation(s) with a local test key (not Sigstore)" in result.stdout
     assert "Rehearsal passed" in result.stdout
     assert "scope project: sample-pkg" in result.stdout
     assert "account-wide" not in result.stdout

@@ -10,6 +10,8 @@ from releasekit._changelog import changelog_path
 from releasekit._check import version_file_problems
 from releasekit._project import Project
 from releasekit._report import get_reporter
+from releasekit.ci import detect as detect_ci
+from releasekit.ci import publisher_claims
 from releasekit.credentials import Credentials, MissingCredentials, describe_sources
 from releasekit.credentials.sources import plain_http
 from releasekit.errors import CredentialError, ReleasekitError
@@ -92,6 +94,32 @@ def version_source_line(project: Project) -> str:
     return f"version source: {source.kind}, {source.detail}{backend}; {settable}."
 
 
+def _trusted_publishing(reports: list[IndexReport]) -> None:
+    """In a CI job that can publish with trusted publishing: the identity the index will see
+    (from the job's variables, no request), and each token secret that should now go."""
+    ci = detect_ci()
+    if not (ci.issues_oidc and ci.oidc_permitted):
+        return
+    reporter = get_reporter()
+    claims = publisher_claims()
+    if claims:
+        reporter.table(
+            "trusted publishing: the publisher to register (what PyPI will see)",
+            ("field", "value"),
+            claims,
+        )
+    builtin = builtin_indexes()
+    for report in reports:
+        variable = builtin[report.index].token_env if report.index in builtin else None
+        if report.ok and variable is not None and report.source == variable:
+            reporter.warn(
+                f"{report.index}: this job can publish with trusted publishing, but the secret "
+                f"{variable} is set, and a token wins. Once a trusted publisher is registered "
+                f"for {report.index}, revoke that token on {report.index} and delete the "
+                f"{variable} secret."
+            )
+
+
 def doctor(project: Project) -> list[IndexReport]:
     """Report configuration, version files and credentials; raise if anything is wrong.
 
@@ -129,6 +157,7 @@ def doctor(project: Project) -> list[IndexReport]:
         ("index", "upload URL", "from", "what"),
         [(r.index, r.url, r.source, r.detail) for r in reports],
     )
+    _trusted_publishing(reports)
     for report in reports:
         if report.missing:
             reporter.warn(f"{report.index}: {report.detail}")

@@ -27,6 +27,7 @@ from releasekit._upload import upload
 from releasekit._verify import verify
 from releasekit._workspace import dependency_order
 from releasekit.credentials import Credentials, mint_token, token_credentials
+from releasekit.credentials.signing import LocalTestSigner
 from releasekit.errors import ReleasekitError
 from releasekit.indexes import PYPI, TESTPYPI, builtin_indexes
 from releasekit.indexes.local import LocalIndex
@@ -76,11 +77,15 @@ def _pipeline(
     ``siblings`` are the monorepo's packages (staged): those the project requires are
     verified together with it from the stand-in, as just uploaded there."""
     dependencies = project.index(PYPI)
+    # Never Sigstore: its log is public and permanent. The local key exercises the same path,
+    # and the stand-ins check the attestations with PyPI's models.
+    signer = LocalTestSigner() if project.settings.attestations != "never" else None
 
     def upload_to(name: str, *, again: bool = False) -> Callable[[], str]:
         def step() -> str:
+            stand_in = indexes.indexes[name]
             results = upload(
-                project, indexes.indexes[name].index, indexes.credentials(name, project)
+                project, stand_in.index, indexes.credentials(name, project), signer=signer
             )
             statuses = [r.status for r in results]
             if again and any(status != "already there" for status in statuses):
@@ -89,7 +94,15 @@ def _pipeline(
                     why="A second upload of identical files must skip every one of them.",
                     fix="This is a bug in releasekit's idempotence check; please report it.",
                 )
-            return ", ".join(f"{r.distribution.filename}: {r.status}" for r in results)
+            attested = stand_in.attestations
+            return ", ".join(
+                f"{r.distribution.filename}: {r.status}"
+                + (
+                    " with attestation"
+                    * (r.status == "uploaded" and r.distribution.filename in attested)
+                )
+                for r in results
+            )
 
         return step
 

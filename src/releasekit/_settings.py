@@ -19,6 +19,7 @@ DEFAULT_TAG_FORMAT = "{name}-v{version}"
 Attestations = Literal["auto", "always", "never"]
 ATTESTATIONS: tuple[Attestations, ...] = get_args(Attestations)
 _PUBLISHER = re.compile(r"github:[\w.-]+/[\w.-]+|gitlab:[\w.-]+(?:/[\w.-]+)+")
+_AUDIENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
 _CHANGELOG_SUFFIXES = (".md", ".markdown", ".rst")
 _T = TypeVar("_T")
 _D = TypeVar("_D")
@@ -33,6 +34,7 @@ class IndexSettings:
     token_env: str | None = None
     username: str | None = None
     allow_insecure_http: bool = False
+    trusted_publishing_audience: str | None = None
 
 
 def _no_indexes() -> Mapping[str, IndexSettings]:
@@ -162,8 +164,20 @@ def _indexes(tables: dict[Any, Any]) -> Mapping[str, IndexSettings]:
             token_env=index.get("token-env"),
             username=index.get("username"),
             allow_insecure_http=index.get("allow-insecure-http", False),
+            trusted_publishing_audience=_audience(name, index.get("trusted-publishing-audience")),
         )
     return MappingProxyType(indexes)
+
+
+def _audience(name: object, value: str | None) -> str | None:
+    if value is None or _AUDIENCE.fullmatch(value):
+        return value
+    raise ConfigError(
+        f"[tool.releasekit.indexes.{name}] trusted-publishing-audience {value!r} is not an "
+        "OIDC audience.",
+        why="It must be the exact audience the index's /_/oidc/audience endpoint answers.",
+        fix="Give one word, such as the index's host name, without spaces or quotes.",
+    )
 
 
 def _attestations(value: str) -> Attestations:

@@ -31,6 +31,8 @@ from releasekit.credentials import (
     refuse_plain_http,
     resolve_credentials,
 )
+from releasekit.credentials.signing import Signer, attestations_for
+from releasekit.credentials.trusted import REFRESH_AFTER
 from releasekit.errors import DistributionError, UploadError
 from releasekit.indexes import (
     PYPI,
@@ -46,6 +48,9 @@ from releasekit.indexes.refusals import explain_refusal
 from releasekit.indexes.simple import NO_UPLOADS
 
 Status = Literal["uploaded", "already there"]
+#: What an identical file already on the index means for attestations: the index answers
+#: 200 to a re-upload without reading them, so the file keeps the provenance it had.
+_KEEPS_PROVENANCE = " It keeps the provenance it had (attestations are not sent again)."
 _log = logging.getLogger(__name__)
 
 
@@ -65,12 +70,18 @@ def upload(
     *,
     retry: RetryPolicy | None = None,
     timeout: float = 300.0,
+    signer: Signer | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[UploadResult]:
     """Upload every file of ``project`` in the dist dir to ``index`` (a name or an Index).
 
     ``credentials`` default to :func:`resolve_credentials` for the index; either way they
-    are checked offline (instance, scope, expiry) before any request. Raises
-    :class:`CheckFailed`, :class:`CredentialError`, :class:`UploadError` or
+    are checked offline (instance, scope, expiry) before any request. PEP 740 attestations
+    go with the files as the ``attestations`` setting says: every file to send is attested
+    (found beside it, or signed by ``signer``, else by Sigstore with the job's identity)
+    before the first is sent. A minted token older than 10 minutes (by ``clock``) is
+    replaced by a fresh one before the next file. Raises :class:`CheckFailed`,
+    :class:`CredentialError`, :class:`AttestationError`, :class:`UploadError` or
     :class:`IndexUnavailable`; returns one result per file.
     """
     if isinstance(index, str):
@@ -103,7 +114,11 @@ def upload(
             raise UploadError(
                 "\n".join(c.what for c in conflicts), why=conflicts[0].why, fix=conflicts[0].fix
             )
-        sender = _Sender(index, credentials, policy, timeout)
+        to_send = [dist for dist in dists if present.get(dist.filename) != dist.sha256]
+        attestations = attestations_for(
+            to_send, project.settings.attestations, credentials, index, signer
+        )
+        sender = _Sender(index, credentials, policy, timeout, clock)
         try:
             for dist in dists:
                 if present.get(dist.filename) == dist.sha256:
@@ -113,10 +128,14 @@ def upload(
                         index.name,
                         dist.sha256,
                     )
-                    reporter.info(f"{dist.filename} is already there (same sha256); skipped.")
+                    reporter.info(
+                        f"{dist.filename} is already there (same sha256); skipped."
+                        + _KEEPS_PROVENANCE * (project.settings.attestations != "never")
+                    )
                     results.append(UploadResult(dist, "already there"))
                     continue
-                results.append(UploadResult(dist, sender.send(dist, client, project)))
+                status = sender.send(dist, client, project, attestations.get(dist.filename))
+                results.append(UploadResult(dist, status))
         finally:
             sender.close()
     reporter.table(
@@ -273,14 +292,24 @@ class _Sender:
     """POSTs files to one index's upload endpoint, with retries and explained refusals."""
 
     def __init__(
-        self, index: Index, credentials: Credentials, retry: RetryPolicy, timeout: float
+        self,
+        index: Index,
+        credentials: Credentials,
+        retry: RetryPolicy,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.index = index
         self.credentials = credentials
         self.retry = retry
         self.timeout = timeout
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=10.0),
+        self.clock = clock
+        self._minted_at = credentials.minted_at
+        self._http = self._client(credentials)
+
+    def _client(self, credentials: Credentials) -> httpx.Client:
+        return httpx.Client(
+            timeout=httpx.Timeout(self.timeout, connect=10.0),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             auth=(credentials.username, credentials.password),
             follow_redirects=False,
@@ -290,6 +319,24 @@ class _Sender:
 
     def close(self) -> None:
         self._http.close()
+
+    def _refresh(self) -> None:
+        """Mint a fresh token when the minted one is past 10 of its 15 minutes."""
+        renew = self.credentials.renew
+        if renew is None or self._minted_at is None:
+            return
+        age = self.clock() - self._minted_at
+        if age < REFRESH_AFTER:
+            return
+        _log.debug("the minted token is %.0f s old: minting a fresh one", age)
+        self.credentials = renew()
+        self._minted_at = self.clock()
+        self._http.close()
+        self._http = self._client(self.credentials)
+        get_reporter().info(
+            f"Minted a fresh upload token for {self.index.name} (the last one was "
+            f"{age / 60:.0f} minutes old)."
+        )
 
     def _post(
         self, dist: Distribution, form: dict[str, list[str]], budget: float
@@ -315,9 +362,19 @@ class _Sender:
             response.raise_for_status()  # transient: RetryPolicy tries again
         return response
 
-    def send(self, dist: Distribution, client: IndexClient, project: Project) -> Status:
-        """Upload ``dist``; "already there" when the index turns out to hold the same file."""
+    def send(
+        self,
+        dist: Distribution,
+        client: IndexClient,
+        project: Project,
+        attestations: str | None = None,
+    ) -> Status:
+        """Upload ``dist`` (with its ``attestations`` field, a JSON list); "already there"
+        when the index turns out to hold the same file."""
+        self._refresh()
         form = _form(dist)
+        if attestations is not None:
+            form["attestations"] = [attestations]
         started = time.perf_counter()
         response = self.retry.run(
             lambda budget: self._post(dist, form, budget), f"upload {dist.filename}", self.index
@@ -342,6 +399,7 @@ class _Sender:
                 )
                 get_reporter().info(
                     f"{dist.filename} is already there (same sha256, uploaded meanwhile)."
+                    + _KEEPS_PROVENANCE * (attestations is not None)
                 )
                 return "already there"
             if remote is not None:

@@ -133,3 +133,8 @@ class PackagesFailed(ReleasekitError):
 
 class CheckoutLocked(ReleasekitError):
     """Another releasekit run is setting a version in this checkout (build or release)."""
+
+
+class AttestationError(ReleasekitError):
+    """Attestations could not be signed, or those beside the dists are invalid or for other
+    files; raised before any file is sent."""

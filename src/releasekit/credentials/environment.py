@@ -57,6 +57,9 @@ SECRET_ENV_VARS = (
     "GITHUB_TOKEN",
     "GH_TOKEN",
     "SIGSTORE_ID_TOKEN",
+    # GitLab CI's identity tokens (`id_tokens`): each can mint an upload token or a signature.
+    "PYPI_ID_TOKEN",
+    "TESTPYPI_ID_TOKEN",
 )
 #: A variable name that says it holds a secret (``TOKEN`` etc. as an ``_``-separated word).
 SECRET_NAME_PATTERN = re.compile(

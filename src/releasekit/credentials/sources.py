@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from releasekit._redaction import register_credentials, register_secret
 from releasekit.ci import detect as detect_ci
+from releasekit.ci import gitlab_id_token_variable
 from releasekit.credentials.tokens import (
     TOKEN_PREFIX,
     TOKEN_USERNAME,
@@ -97,13 +101,21 @@ class Credentials:
     """A username and secret for one index, where they came from, and what the token is.
 
     ``token`` is None for a password that is not a PyPI token (private indexes). The secret
-    never appears in ``repr``.
+    never appears in ``repr``. Minted (trusted-publishing) credentials carry when they were
+    minted (``time.monotonic()``) and how to mint fresh ones (``renew``).
     """
 
     username: str
     password: str = field(repr=False)
     source: str
     token: TokenInfo | None = None
+    minted_at: float | None = None
+    renew: Callable[[], Credentials] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def trusted_publishing(self) -> bool:
+        """True for a token minted by trusted publishing (a CI identity exists)."""
+        return self.minted_at is not None
 
     def describe(self) -> str:
         """Where the credentials come from and what they are, without the secret."""
@@ -250,11 +262,27 @@ def resolve_credentials(
             stored, index, "the keyring", project_name, now, index.username, table
         )
     if trusted_publishing and detect_ci().issues_oidc:
-        refuse_plain_http(index, index.web_url, "an identity token (trusted publishing)")
-        minted = exchange_identity(index)
+        refuse_plain_http(index, index.upload_url, "an identity token (trusted publishing)")
+        minted = _trusted_credentials(index, project_name)
         if minted is not None:
-            return token_credentials(minted, index, "trusted publishing", project_name)
+            return minted
     raise _missing(index)
+
+
+def _trusted_credentials(index: Index, project_name: str | None) -> Credentials | None:
+    """Credentials minted by trusted publishing, able to mint fresh ones (None: no identity)."""
+    minted = exchange_identity(index)
+    if minted is None:
+        return None
+    credentials = token_credentials(minted, index, "trusted publishing", project_name)
+
+    def renew() -> Credentials:
+        fresh = _trusted_credentials(index, project_name)
+        if fresh is None:
+            raise _missing(index)
+        return fresh
+
+    return dataclasses.replace(credentials, minted_at=time.monotonic(), renew=renew)
 
 
 def describe_sources(index: Index, project_name: str | None = None) -> Credentials | str:
@@ -263,8 +291,18 @@ def describe_sources(index: Index, project_name: str | None = None) -> Credentia
     try:
         return resolve_credentials(index, project_name, trusted_publishing=False)
     except MissingCredentials:
-        if not detect_ci().issues_oidc:
+        if not detect_ci().issues_oidc or index.oidc_audience is None:
             raise
+    if detect_ci().identity == "gitlab":
+        variable = gitlab_id_token_variable(index.oidc_audience)
+        if not os.environ.get(variable, "").strip():
+            raise MissingCredentials(
+                f"No credentials for {index.display}, and this GitLab job has no identity "
+                f"token for it ({variable} is not set).",
+                why="GitLab CI issues identity tokens only as the job's `id_tokens` variables.",
+                fix=f"Add `id_tokens: {{{variable}: {{aud: {index.oidc_audience}}}}}` to the "
+                "job, or pass a token secret.",
+            )
     if not detect_ci().oidc_permitted:
         raise MissingCredentials(
             f"No credentials for {index.display}, and this GitHub Actions job cannot use "

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import importlib.util
 import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -76,6 +78,16 @@ def web_root(upload_url: str) -> str:
     return urlunsplit((parts.scheme, host, "/", "", ""))
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (this machine only)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Index:
     """Where an index takes uploads and lists files, and where its credentials come from.
@@ -84,6 +96,8 @@ class Index:
     in ``upload_auth`` and ``simple_auth`` (user, password), never shown.
     ``allow_insecure_http`` lets credentials go over plain http to a host other than this
     machine.
+    ``trusted_publishing_audience`` is the OIDC audience configured for an index other than
+    PyPI and TestPyPI (whose audiences are fixed by the instance; see :attr:`oidc_audience`).
     """
 
     name: str
@@ -91,6 +105,7 @@ class Index:
     simple_url: str
     token_env: str | None = None
     username: str = "__token__"
+    trusted_publishing_audience: str | None = None
     allow_insecure_http: bool = False
     upload_auth: tuple[str, str] | None = field(default=None, repr=False, compare=False)
     simple_auth: tuple[str, str] | None = field(default=None, repr=False, compare=False)
@@ -111,6 +126,25 @@ class Index:
         """The index's web root (scheme and host)."""
         parts = urlsplit(self.simple_url)
         return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+
+    @property
+    def oidc_audience(self) -> str | None:
+        """The audience of this index's trusted-publishing identity tokens (None: it has none).
+
+        PyPI and TestPyPI's audiences are fixed by the instance: each one's ``/_/oidc/audience``
+        answers its own name, ``pypi`` or ``testpypi`` (warehouse's ``OIDC_AUDIENCE``), so an
+        index called ``pypi`` or ``testpypi`` has that audience whatever its URLs; another index
+        has one only when its table sets ``trusted-publishing-audience``.
+        """
+        if self.name in _TOKEN_ENV:
+            return self.name
+        return self.trusted_publishing_audience
+
+    @property
+    def oidc_root(self) -> str:
+        """Where the index's trusted-publishing endpoints live: the web root of the upload URL,
+        the host the minted token will be sent to (never the simple URL's host)."""
+        return web_root(self.upload_url)
 
     @property
     def host(self) -> str:
@@ -163,7 +197,16 @@ def resolve_index(name: str, configured: Mapping[str, IndexSettings] | None = No
         simple_url=default.simple_url if table.simple_url is None else table.simple_url,
         token_env=default.token_env if table.token_env is None else table.token_env,
         username=default.username if table.username is None else table.username,
+        trusted_publishing_audience=table.trusted_publishing_audience,
     )
+    if base is not None and table.trusted_publishing_audience not in (None, name):
+        raise ConfigError(
+            f"[tool.releasekit.indexes.{name}] trusted-publishing-audience is "
+            f"{table.trusted_publishing_audience!r}, but {name}'s audience is {name!r}.",
+            why=f"The instance fixes the audience of {name}'s trusted publishing; another "
+            "audience would mint tokens meant for another index.",
+            fix="Remove trusted-publishing-audience from this table.",
+        )
     upload = os.environ.get(index.env_prefix + "UPLOAD_URL") or index.upload_url
     simple = os.environ.get(index.env_prefix + "SIMPLE_URL") or index.simple_url
     if not upload or not simple:
@@ -185,12 +228,10 @@ def resolve_index(name: str, configured: Mapping[str, IndexSettings] | None = No
         simple += "/"
     upload, upload_auth = split_userinfo(upload)
     simple, simple_auth = split_userinfo(simple)
-    return Index(
-        index.name,
-        upload,
-        simple,
-        index.token_env,
-        index.username,
+    return dataclasses.replace(
+        index,
+        upload_url=upload,
+        simple_url=simple,
         allow_insecure_http=table.allow_insecure_http,
         upload_auth=upload_auth,
         simple_auth=simple_auth,

@@ -9,8 +9,10 @@ means PyPI would take the files.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import io
+import json
 import re
 import shutil
 import socketserver
@@ -69,13 +71,64 @@ def _form(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]
     return fields
 
 
+def attestations_problem(field: bytes, filename: str, content: bytes) -> str | None:
+    """What PyPI would say about the ``attestations`` field sent with ``filename`` (None: it
+    takes them). Parsed with pypi-attestations' own models, as PyPI does; each attestation
+    must convert to a Sigstore bundle, name this file and its sha256, and carry a signature
+    that verifies against its own certificate (Sigstore's trust root is not consulted)."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from pydantic import TypeAdapter, ValidationError
+    from pypi_attestations import Attestation, ConversionError
+
+    from releasekit.credentials.signing import pae
+
+    prefix = "Invalid attestations supplied during upload: "
+    try:
+        attestations = TypeAdapter(list[Attestation]).validate_json(field)
+    except ValidationError as exc:
+        return f"{prefix}Error while decoding the included attestation: {exc}"
+    kinds = [a.statement.get("predicateType") for a in attestations]
+    if len(set(kinds)) != len(kinds):
+        return f"{prefix}Only a single attestation per file is supported."
+    unverified = f"{prefix}Could not verify the uploaded artifact using the included attestation: "
+    sha256 = hashlib.sha256(content).hexdigest()
+    for attestation in attestations:
+        try:
+            attestation.to_bundle()
+        except ConversionError as exc:
+            return f"{unverified}{exc}"
+        subjects = attestation.statement.get("subject") or [{}]
+        if len(subjects) != 1 or subjects[0].get("name") != filename:
+            return f"{unverified}Verification failed: subject does not match distribution name"
+        if (subjects[0].get("digest") or {}).get("sha256") != sha256:
+            return f"{unverified}Verification failed: subject does not match distribution digest"
+        material = attestation.verification_material
+        key = x509.load_der_x509_certificate(material.certificate).public_key()
+        try:
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                raise InvalidSignature
+            key.verify(
+                attestation.envelope.signature,
+                pae(attestation.envelope.statement),
+                ec.ECDSA(hashes.SHA256()),
+            )
+        except InvalidSignature:
+            return f"{unverified}Verification failed: the signature does not match the statement"
+    return None
+
+
 class _PyPIRules:
     """WSGI middleware: an authenticated upload PyPI would refuse gets PyPI's 400 before
-    pypiserver sees it (others go on to pypiserver, which answers 401 or 403 as PyPI does)."""
+    pypiserver sees it (others go on to pypiserver, which answers 401 or 403 as PyPI does).
+    Attestations accepted with a file are kept in ``attestations`` (filename to JSON list)."""
 
     def __init__(self, app: Any, packages: Path, username: str, token: str) -> None:
         self.app = app
         self.packages = packages
+        self.attestations: dict[str, list[Any]] = {}
         self.authorization = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -91,11 +144,17 @@ class _PyPIRules:
         fields = _form(body, content_type)
         filename, content = fields.get("content", (None, b""))
         if fields.get(":action", (None, b""))[1] == b"file_upload" and filename:
-            refusal = self._refusal(Path(filename).name, content)
+            name = Path(filename).name
+            attested = fields.get("attestations")
+            refusal = self._refusal(name, content) or (
+                attested and attestations_problem(attested[1], name, content)
+            )
             if refusal:
                 status = "400 " + refusal.encode("latin-1", "replace").decode("latin-1")
                 start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
                 return [refusal.encode()]
+            if attested and not (self.packages / name).exists():
+                self.attestations[name] = json.loads(attested[1])
         return self.app(environ, start_response)
 
     def _refusal(self, filename: str, content: bytes) -> str | None:
@@ -123,6 +182,47 @@ class _PyPIRules:
         return f"Invalid distribution file. {reasons}".replace("\n", " ")
 
 
+class _TrustedPublishing:
+    """WSGI middleware: PyPI's trusted-publishing endpoints, minting the index's own token for
+    any identity token made for ``audience`` (signatures are not checked: a stand-in). The
+    claims of each identity token exchanged are kept in ``minted``."""
+
+    def __init__(self, app: Any, audience: str, token: str) -> None:
+        self.app = app
+        self.audience = audience
+        self.token = token
+        self.minted: list[dict[str, Any]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == "/_/oidc/audience":
+            return _json_answer(start_response, "200 OK", {"audience": self.audience})
+        if path != "/_/oidc/mint-token" or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        try:
+            jwt = json.loads(body)["token"]
+            payload = jwt.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (ValueError, KeyError, TypeError, IndexError):
+            return _mint_refused(start_response, "invalid-payload", "malformed request")
+        if not isinstance(claims, dict) or claims.get("aud") != self.audience:
+            return _mint_refused(start_response, "invalid-token", "malformed or invalid token")
+        self.minted.append(claims)
+        answer = {"success": True, "token": self.token, "expires": 2**31}
+        return _json_answer(start_response, "200 OK", answer)
+
+
+def _json_answer(start_response: Callable[..., Any], status: str, body: object) -> list[bytes]:
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
+
+
+def _mint_refused(start_response: Callable[..., Any], code: str, text: str) -> list[bytes]:
+    body = {"message": "Token request failed", "errors": [{"code": code, "description": text}]}
+    return _json_answer(start_response, "422 Unprocessable Entity", body)
+
+
 class LocalIndex:
     """A pypiserver instance on 127.0.0.1 standing in for index ``name``.
 
@@ -131,7 +231,8 @@ class LocalIndex:
     authenticated uploads PyPI would refuse are refused with PyPI's 400 (``rehearse`` sets it).
     With ``hashes=False`` its pages are plain PEP 503 links with no ``#sha256=`` fragment.
     Its one user is ``username`` with the password ``token``; with ``private``, reading
-    (pages and files) needs them too, as on a private company index.
+    (pages and files) needs them too, as on a private company index. With ``oidc_audience``,
+    it offers trusted publishing for that audience (``/_/oidc/...``).
     """
 
     def __init__(
@@ -144,6 +245,7 @@ class LocalIndex:
         hashes: bool = True,
         username: str = "__token__",
         private: bool = False,
+        oidc_audience: str | None = None,
     ) -> None:
         self.name = name
         self.token = token
@@ -151,10 +253,23 @@ class LocalIndex:
         self.private = private
         self.pypi_rules = pypi_rules
         self.hashes = hashes
+        self.oidc_audience = oidc_audience
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix=f"releasekit-{name}-")) if root is None else root
         self._server: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
+        self._rules: _PyPIRules | None = None
+        self._oidc: _TrustedPublishing | None = None
+
+    @property
+    def attestations(self) -> dict[str, list[Any]]:
+        """The attestations taken with each file (with ``pypi_rules``; else none)."""
+        return dict(self._rules.attestations) if self._rules is not None else {}
+
+    @property
+    def minted(self) -> list[dict[str, Any]]:
+        """The claims of each identity token exchanged for an upload token (``oidc_audience``)."""
+        return list(self._oidc.minted) if self._oidc is not None else []
 
     @property
     def url(self) -> str:
@@ -195,7 +310,9 @@ class LocalIndex:
         htpasswd.save()
         app = _pypiserver_app(packages, password_file, hashes=self.hashes, private=self.private)
         if self.pypi_rules:
-            app = _PyPIRules(app, packages, self.username, self.token)
+            app = self._rules = _PyPIRules(app, packages, self.username, self.token)
+        if self.oidc_audience is not None:
+            app = self._oidc = _TrustedPublishing(app, self.oidc_audience, self.token)
         self._server = make_server(
             "127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler
         )
