@@ -137,13 +137,18 @@ def _change_types(config: BaseConfig, rules: BaseCommitizen) -> tuple[dict[str, 
     return dict(mapping), list(order)
 
 
+def commit_rules(config: BaseConfig) -> BaseCommitizen:
+    """The commit rules (commitizen plugin) that ``config`` names."""
+    try:
+        return committer_factory(config)
+    except CommitizenException as exc:
+        raise ConfigError(f"[tool.commitizen] name: {exc}".strip()) from exc
+
+
 def section(project: Project, version: str, commits: list[GitCommit]) -> str:
     """The Markdown section of ``version``: its heading, then the changes by type."""
     config = commitizen_config(project)
-    try:
-        rules = committer_factory(config)
-    except CommitizenException as exc:
-        raise ConfigError(f"[tool.commitizen] name: {exc}".strip()) from exc
+    rules = commit_rules(config)
     mapping, order = _change_types(config, rules)
     tree = cz_changelog.generate_tree_from_commits(
         commits,

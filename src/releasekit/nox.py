@@ -248,20 +248,34 @@ def _rehearse(session: nox.Session, overrides: Overrides) -> None:
 
 
 def _release(session: nox.Session, overrides: Overrides) -> None:
-    """Release VERSION: guards, version set everywhere, changelog, one commit and one tag."""
+    """Release VERSION (or `auto`): guards, version set everywhere, changelog, commit and tag."""
     from releasekit._lock import checkout_lock
-    from releasekit._release import release
+    from releasekit._release import next_version, release, show_auto_version
 
     parser = arguments(
         session, "Release a version: guards, version files, changelog, one commit, one tag."
     )
-    parser.add_argument("version", metavar="VERSION", help="the new version, canonical PEP 440")
+    parser.add_argument(
+        "version",
+        metavar="VERSION|auto",
+        help="the new version, canonical PEP 440; `auto`: the next one from conventional commits",
+    )
+    parser.add_argument(
+        "--prerelease",
+        choices=("rc", "beta", "alpha"),
+        help="with auto: release the next version as this kind of pre-release",
+    )
     parser.add_argument("--push", action="store_true", help="push the commit and the tag")
     parser.add_argument("--dry-run", action="store_true", help="show every change, make none")
     parser.add_argument(
         "--no-index-check", action="store_true", help="go on when PyPI cannot be reached"
     )
     args = parser.parse_args(session.posargs)
+    auto = args.version == "auto"
+    if args.prerelease and not auto:
+        parser.error(
+            f"--prerelease chooses the version with auto; {args.version} is already a version"
+        )
     with checkout_lock(Path.cwd(), f"release {args.version}"):
         chosen = projects(args, overrides)
         if len(chosen) > 1:
@@ -271,9 +285,16 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
                 + ".",
                 fix="Name it: `nox -s release -- VERSION --package NAME`.",
             )
+        version = args.version
+        if auto:
+            decided = next_version(chosen[0], args.prerelease)
+            show_auto_version(chosen[0], decided)
+            if decided.version is None:
+                return
+            version = decided.version
         release(
             chosen[0],
-            args.version,
+            version,
             push=args.push,
             dry_run=args.dry_run,
             index_check=not args.no_index_check,
