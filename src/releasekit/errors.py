@@ -133,3 +133,8 @@ class PackagesFailed(ReleasekitError):
 
 class CheckoutLocked(ReleasekitError):
     """Another releasekit run is setting a version in this checkout (build or release)."""
+
+
+class ForgeError(ReleasekitError):
+    """The forge (GitHub, GitLab) refused or could not take a release, or this job is not one
+    that can publish it."""

@@ -9,7 +9,15 @@ if TYPE_CHECKING:
     from releasekit._project import Project
 
 #: Environment variables that may hold a secret; build backends and smoke commands never see them.
-SECRET_ENV_VARS = ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_PASSWORD")
+SECRET_ENV_VARS = (
+    "PYPI_API_TOKEN",
+    "TEST_PYPI_API_TOKEN",
+    "TWINE_PASSWORD",
+    # forge tokens, for publish_release (credentials/forge.py)
+    "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
+    "CI_JOB_TOKEN",
+)
 
 
 def scrubbed_environ(project: Project | None = None) -> dict[str, str]:
