@@ -102,8 +102,11 @@ def pypi(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalIndex]:
 def test_session_nothing_to_release_exits_0(tagged: Callable[..., Path], pypi: LocalIndex) -> None:
     root = tagged("chore: tidy", "docs: typo", "chore(ci): pin")
     head = git(root, "rev-parse", "HEAD")
-    result = run_nox(root, "-s", "release", "--", "auto")
+    outputs = root.parent / "github-output"
+    outputs.write_text("")
+    result = run_nox(root, "-s", "release", "--", "auto", env={"GITHUB_OUTPUT": str(outputs)})
     assert result.returncode == 0, result.stdout
+    assert outputs.read_text() == ""  # no tag: the workflow starts no publishing run
     assert "Nothing to release since sample-pkg-v0.1.0: 3 commits, all chore/docs." in result.stdout
     assert git(root, "rev-parse", "HEAD") == head
     assert "sample-pkg-v0.1.1" not in git(root, "tag")
@@ -111,8 +114,19 @@ def test_session_nothing_to_release_exits_0(tagged: Callable[..., Path], pypi: L
 
 def test_session_releases_the_chosen_version(tagged: Callable[..., Path], pypi: LocalIndex) -> None:
     root = tagged("fix: a bug", "feat(cli): add --flag", "docs: typo")
-    result = run_nox(root, "-s", "release", "--", "auto", "--prerelease", "rc")
+    outputs = root.parent / "github-output"
+    result = run_nox(
+        root,
+        "-s",
+        "release",
+        "--",
+        "auto",
+        "--prerelease",
+        "rc",
+        env={"GITHUB_OUTPUT": str(outputs)},
+    )
     assert result.returncode == 0, result.stdout
+    assert outputs.read_text() == "tag=sample-pkg-v0.2.0rc0\n"
     assert "0.1.0 -> 0.2.0rc0: MINOR change (1 of 3 commits" in result.stdout
     assert "feat(cli): add --flag" in result.stdout
     assert "sample-pkg-v0.2.0rc0" in git(root, "tag")

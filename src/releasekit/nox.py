@@ -272,6 +272,7 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
     """Release VERSION (or `auto`): guards, version set everywhere, changelog, commit and tag."""
     from releasekit._lock import checkout_lock
     from releasekit._release import next_version, release, show_auto_version
+    from releasekit.ci.github import step_output
 
     parser = arguments(
         session, "Release a version: guards, version files, changelog, one commit, one tag."
@@ -313,13 +314,15 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
             if decided.version is None:
                 return
             version = decided.version
-        release(
+        plan = release(
             chosen[0],
             version,
             push=args.push,
             dry_run=args.dry_run,
             index_check=not args.no_index_check,
         )
+        if not args.dry_run:
+            step_output("tag", plan.tag)
 
 
 def _yank(session: nox.Session, overrides: Overrides) -> None:

@@ -4,7 +4,9 @@ the release API that publish_release uses."""
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -54,6 +56,18 @@ def workflow_text(
         "POSARGS": f" --{package}" if package else "",
     }
     return render("publish.yml", values)
+
+
+def step_output(name: str, value: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Set the GitHub Actions step output ``name`` (appended to ``$GITHUB_OUTPUT``); False
+    outside GitHub Actions. ``value`` must be one line."""
+    environ = os.environ if environ is None else environ
+    path = environ.get("GITHUB_OUTPUT")
+    if not path or "\n" in value or "\r" in value:
+        return False
+    with open(path, "a", encoding="utf-8") as outputs:
+        outputs.write(f"{name}={value}\n")
+    return True
 
 
 class GitHubReleases(ReleaseAPI):
