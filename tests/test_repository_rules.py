@@ -80,7 +80,9 @@ def run_lines(path: Path) -> list[str]:
 def test_workflow_steps_run_nox_sessions_only(path: Path) -> None:
     lines = run_lines(path)
     assert lines
-    assert all(re.search(r"\bnox -s [a-z_]", line) for line in lines), lines
+    # The one exception: the manual release job starts the workflow on the tag it pushed.
+    others = [line for line in lines if not re.search(r"\bnox -s [a-z_]", line)]
+    assert others in ([], ['gh workflow run "$WORKFLOW" --ref "$TAG"']), others
     code = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
     assert not [line for line in code if "twine" in line or "pypi-publish" in line]
 
@@ -92,7 +94,9 @@ def test_workflow_actions_pinned_and_least_privilege(path: Path) -> None:
     assert uses
     assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", use) for use in uses), uses
     assert re.search(r"^permissions: \{\}$", text, re.M)
-    assert text.count("persist-credentials: false") == text.count("actions/checkout@")
+    kept = text.count("persist-credentials: true # zizmor: ignore[artipacked]")  # git push
+    assert kept <= 1
+    assert text.count("persist-credentials: false") + kept == text.count("actions/checkout@")
 
 
 @pytest.mark.parametrize("path", [ROOT / ".github" / "workflows" / "publish.yml", TEMPLATE])

@@ -138,13 +138,18 @@ def _change_types(config: BaseConfig, rules: BaseCommitizen) -> tuple[dict[str, 
     return dict(mapping), list(order)
 
 
+def commit_rules(config: BaseConfig) -> BaseCommitizen:
+    """The commit rules (commitizen plugin) that ``config`` names."""
+    try:
+        return committer_factory(config)
+    except CommitizenException as exc:
+        raise ConfigError(f"[tool.commitizen] name: {exc}".strip()) from exc
+
+
 def section(project: Project, version: str, commits: list[GitCommit]) -> str:
     """The Markdown section of ``version``: its heading, then the changes by type."""
     config = commitizen_config(project)
-    try:
-        rules = committer_factory(config)
-    except CommitizenException as exc:
-        raise ConfigError(f"[tool.commitizen] name: {exc}".strip()) from exc
+    rules = commit_rules(config)
     mapping, order = _change_types(config, rules)
     tree = cz_changelog.generate_tree_from_commits(
         commits,
@@ -373,3 +378,23 @@ def _rst_styles(text: str, found: list[Heading]) -> list[str]:
         begin, _end = heading.adornments[-1]
         styles.setdefault(heading.level, text[begin])
     return [styles[level] for level in sorted(styles)]
+
+
+def release_notes(project: Project, version: str) -> str | None:
+    """The text under the changelog heading of ``version`` (its subsections included), as
+    written there; None when the changelog is missing or has no heading for that version."""
+    path = changelog_path(project)
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    found = headings(text, changelog_format(path) or "md")
+    wanted = Version(version)
+    heading = next((h for h in found if h.version == wanted), None)
+    if heading is None:
+        return None
+    lines = text.splitlines(keepends=True)
+    end = next(
+        (h.line for h in found if h.line > heading.line and h.level <= heading.level),
+        len(lines),
+    )
+    return "".join(lines[heading.end : end]).strip("\n") + "\n"

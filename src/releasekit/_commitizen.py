@@ -23,6 +23,8 @@ from commitizen.cz.base import BaseCommitizen  # noqa: E402
 from commitizen.exceptions import CommitizenException  # noqa: E402
 from commitizen.factory import committer_factory  # noqa: E402
 from commitizen.git import GitCommit  # noqa: E402
+from commitizen.version_increment import VersionIncrement  # noqa: E402
+from commitizen.version_schemes import get_version_scheme  # noqa: E402
 
 for _name, _was_disabled in _disabled.items():
     logging.getLogger(_name).disabled = _was_disabled
@@ -34,6 +36,8 @@ __all__ = [
     "CommitizenException",
     "GitCommit",
     "TomlConfig",
+    "VersionIncrement",
     "changelog",
     "committer_factory",
+    "get_version_scheme",
 ]

@@ -138,3 +138,8 @@ class CheckoutLocked(ReleasekitError):
 class AttestationError(ReleasekitError):
     """Attestations could not be signed, or those beside the dists are invalid or for other
     files; raised before any file is sent."""
+
+
+class ForgeError(ReleasekitError):
+    """The forge (GitHub, GitLab) refused or could not take a release, or this job is not one
+    that can publish it."""

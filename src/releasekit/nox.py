@@ -202,17 +202,21 @@ def _verify_pypi(session: nox.Session, overrides: Overrides) -> None:
 
 
 def _init_ci(session: nox.Session, overrides: Overrides) -> None:
-    """Write a GitHub Actions workflow that publishes with these sessions (trusted publishing)."""
-    from releasekit.ci.github import workflow_text, write_workflow
+    """Write the CI file that publishes with these sessions: GitHub Actions or GitLab CI."""
+    from releasekit.ci.workflow import write_workflow
 
-    parser = arguments(session, "Write .github/workflows/publish.yml for this project.")
+    parser = arguments(
+        session,
+        "Write .github/workflows/publish.yml (GitHub Actions) or .gitlab-ci.yml (GitLab CI).",
+    )
     parser.add_argument(
         "--repository",
         required=True,
         metavar="OWNER/NAME",
-        help="the GitHub repository allowed to publish",
+        help="the GitHub repository or GitLab project path allowed to publish",
     )
-    parser.add_argument("--output", type=Path, help="workflow file to write (one package only)")
+    parser.add_argument("--ci", choices=("github", "gitlab"), default="github", help="the CI")
+    parser.add_argument("--output", type=Path, help="file to write (one package only)")
     parser.add_argument("--force", action="store_true", help="overwrite a different file")
     args = parser.parse_args(session.posargs)
     chosen = projects(args, overrides)
@@ -222,11 +226,28 @@ def _init_ci(session: nox.Session, overrides: Overrides) -> None:
             "--output names one file, and this monorepo has several packages.",
             fix="Add --package NAME, or leave out --output.",
         )
+    written = []
     for project in chosen:
-        default = f"publish-{project.normalized_name}.yml" if monorepo else "publish.yml"
-        path = args.output or Path(".github", "workflows", default)
-        text = workflow_text(project, args.repository, Path.cwd(), monorepo=monorepo)
-        get_reporter().success(f"Wrote {write_workflow(path, text, force=args.force)}.")
+        name = project.normalized_name
+        if args.ci == "gitlab":
+            from releasekit.ci.gitlab import pipeline_text
+
+            default = Path(".gitlab", f"publish-{name}.yml") if monorepo else Path(".gitlab-ci.yml")
+            path = args.output or default
+            text = pipeline_text(project, args.repository, Path.cwd(), monorepo=monorepo)
+        else:
+            from releasekit.ci.github import workflow_text
+
+            default = Path(f"publish-{name}.yml" if monorepo else "publish.yml")
+            path = args.output or Path(".github", "workflows", default)
+            text = workflow_text(
+                project, args.repository, Path.cwd(), monorepo=monorepo, workflow_file=path.name
+            )
+        written.append(write_workflow(path, text, force=args.force))
+        get_reporter().success(f"Wrote {written[-1]}.")
+    if args.ci == "gitlab" and monorepo:
+        listing = "".join(f"\n  - local: {path.as_posix()}" for path in written)
+        get_reporter().info(f"Include them from .gitlab-ci.yml:\ninclude:{listing}")
 
 
 def _upload(session: nox.Session, overrides: Overrides, index: str | None) -> None:
@@ -287,20 +308,35 @@ def _rehearse(session: nox.Session, overrides: Overrides) -> None:
 
 
 def _release(session: nox.Session, overrides: Overrides) -> None:
-    """Release VERSION: guards, version set everywhere, changelog, one commit and one tag."""
+    """Release VERSION (or `auto`): guards, version set everywhere, changelog, commit and tag."""
     from releasekit._lock import checkout_lock
-    from releasekit._release import release
+    from releasekit._release import next_version, release, show_auto_version
+    from releasekit.ci.github import step_output
 
     parser = arguments(
         session, "Release a version: guards, version files, changelog, one commit, one tag."
     )
-    parser.add_argument("version", metavar="VERSION", help="the new version, canonical PEP 440")
+    parser.add_argument(
+        "version",
+        metavar="VERSION|auto",
+        help="the new version, canonical PEP 440; `auto`: the next one from conventional commits",
+    )
+    parser.add_argument(
+        "--prerelease",
+        choices=("rc", "beta", "alpha"),
+        help="with auto: release the next version as this kind of pre-release",
+    )
     parser.add_argument("--push", action="store_true", help="push the commit and the tag")
     parser.add_argument("--dry-run", action="store_true", help="show every change, make none")
     parser.add_argument(
         "--no-index-check", action="store_true", help="skip the check against PyPI (offline)"
     )
     args = parser.parse_args(session.posargs)
+    auto = args.version == "auto"
+    if args.prerelease and not auto:
+        parser.error(
+            f"--prerelease chooses the version with auto; {args.version} is already a version"
+        )
     with checkout_lock(Path.cwd(), f"release {args.version}"):
         chosen = projects(args, overrides)
         if len(chosen) > 1:
@@ -310,13 +346,22 @@ def _release(session: nox.Session, overrides: Overrides) -> None:
                 + ".",
                 fix="Name it: `nox -s release -- VERSION --package NAME`.",
             )
-        release(
+        version = args.version
+        if auto:
+            decided = next_version(chosen[0], args.prerelease)
+            show_auto_version(chosen[0], decided)
+            if decided.version is None:
+                return
+            version = decided.version
+        plan = release(
             chosen[0],
-            args.version,
+            version,
             push=args.push,
             dry_run=args.dry_run,
             index_check=not args.no_index_check,
         )
+        if not args.dry_run:
+            step_output("tag", plan.tag)
 
 
 def _yank(session: nox.Session, overrides: Overrides) -> None:
@@ -387,6 +432,18 @@ def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
     check_no_secrets(args.paths, history=args.history)
 
 
+def _publish_release(session: nox.Session, overrides: Overrides) -> None:
+    """Create or update the GitHub/GitLab release of this CI job's tag, with notes and files."""
+    from releasekit._publish_release import publish_release
+
+    args = arguments(
+        session,
+        "Publish the forge release of the current tag: the changelog section as notes, the "
+        "dist files and their attestations attached. Safe to repeat.",
+    ).parse_args(session.posargs)
+    for_each(projects(args, overrides), publish_release)
+
+
 #: Every session, by its fixed name (docs/sessions.md), in the order ``nox -l`` lists them.
 SESSIONS: dict[str, SessionBody] = {
     "build": _build,
@@ -404,6 +461,7 @@ SESSIONS: dict[str, SessionBody] = {
     "rehearse": _rehearse,
     "upload": _upload_any,
     "verify": _verify_any,
+    "publish_release": _publish_release,
     "init_ci": _init_ci,
 }
 

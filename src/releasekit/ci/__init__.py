@@ -55,7 +55,8 @@ class CIEnvironment:
     identity: Identity | None = None
 
     def run_number(self) -> int | None:
-        """The run counter for dev versions (``GITHUB_RUN_NUMBER``), None when unset.
+        """The run counter for dev versions (``GITHUB_RUN_NUMBER``, GitLab's
+        ``CI_PIPELINE_IID``), None when unset.
 
         Raises :class:`VersionError` when it is set but is not a number.
         """
@@ -63,8 +64,9 @@ class CIEnvironment:
             return None
         if not self.run_number_text.isdigit():
             raise VersionError(
-                f"GITHUB_RUN_NUMBER is {self.run_number_text!r}, not a number.",
-                fix="Leave GITHUB_RUN_NUMBER to GitHub Actions, or unset it.",
+                f"The CI run number (GITHUB_RUN_NUMBER, CI_PIPELINE_IID) is "
+                f"{self.run_number_text!r}, not a number.",
+                fix="Leave GITHUB_RUN_NUMBER and CI_PIPELINE_IID to the CI, or unset them.",
             )
         return int(self.run_number_text)
 
@@ -122,7 +124,9 @@ def detect(
         name=name,
         is_ci=is_ci,
         tag=_tag(environ),
-        run_number_text=environ.get("GITHUB_RUN_NUMBER", "").strip(),
+        run_number_text=(
+            environ.get("GITHUB_RUN_NUMBER") or environ.get("CI_PIPELINE_IID") or ""
+        ).strip(),
         issues_oidc=identity is not None,
         oidc_permitted=not github or bool(environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")),
         identity=identity,
@@ -167,11 +171,42 @@ def publisher_claims(environ: Mapping[str, str] | None = None) -> list[tuple[str
     return []
 
 
+@dataclass(frozen=True)
+class ForgeProject:
+    """Where the forge's REST API is and which project this job belongs to.
+
+    ``project`` is GitHub's ``OWNER/NAME`` (``GITHUB_REPOSITORY``) or GitLab's numeric
+    project id (``CI_PROJECT_ID``); ``api_url`` is ``GITHUB_API_URL`` or ``CI_API_V4_URL``.
+    """
+
+    provider: Literal["github", "gitlab"]
+    api_url: str
+    project: str
+
+
+def forge_project(environ: Mapping[str, str] | None = None) -> ForgeProject | None:
+    """The forge of this CI job (GitHub Actions, GitLab CI), or None outside them or when
+    the job lacks the variables every such job has."""
+    environ = os.environ if environ is None else environ
+    provider = detect(environ).name
+    if provider == "github":
+        api, project = environ.get("GITHUB_API_URL"), environ.get("GITHUB_REPOSITORY")
+    elif provider == "gitlab":
+        api, project = environ.get("CI_API_V4_URL"), environ.get("CI_PROJECT_ID")
+    else:
+        return None
+    if not api or not project:
+        return None
+    return ForgeProject(provider, api.rstrip("/"), project)
+
+
 __all__ = [
     "CIEnvironment",
+    "ForgeProject",
     "Identity",
     "Provider",
     "detect",
+    "forge_project",
     "gitlab_id_token_variable",
     "publisher_claims",
 ]

@@ -1,83 +1,169 @@
-"""The GitHub Actions workflow that publishes a project with releasekit's own sessions."""
+"""GitHub: the Actions workflow that publishes a project with releasekit's own sessions, and
+the release API that publish_release uses."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from importlib.resources import files
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from releasekit import __version__
 from releasekit._project import Project
-from releasekit.errors import ConfigError, UsageError
+from releasekit.ci.releases import ForgeRelease, ReleaseAPI, json_list, json_object
+from releasekit.ci.workflow import render, workflow_values
+from releasekit.errors import ForgeError, UsageError
 
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
-_PEP508_NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
 
 
-def workflow_text(project: Project, repository: str, root: Path, *, monorepo: bool) -> str:
+def workflow_text(
+    project: Project,
+    repository: str,
+    root: Path,
+    *,
+    monorepo: bool,
+    workflow_file: str = "publish.yml",
+) -> str:
     """The publishing workflow for ``project``, from the template shipped with releasekit.
 
     ``repository`` is the GitHub ``owner/name`` allowed to publish; ``root`` is the
     repository's top directory (paths in the workflow are relative to it); ``monorepo``
-    adds ``--package "$PACKAGE"`` to every session. Every value is validated and quoted;
-    ``run:`` lines see values only through environment variables.
+    adds ``--package "$PACKAGE"`` to every session; ``workflow_file`` is the workflow's file
+    name (its manual release job starts it again for the new tag). Every value is validated
+    and quoted; ``run:`` lines see values only through environment variables.
     """
     if not _REPOSITORY.fullmatch(repository):
         raise UsageError(
             f"--repository {repository!r} is not a GitHub OWNER/NAME.",
             fix="Pass the repository as it appears in its address, e.g. --repository acme/tool.",
         )
-    try:
-        dist_dir = project.dist_dir.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        raise ConfigError(
-            f"The dist dir {project.dist_dir} is outside the repository {root}.",
-            fix="Run init_ci from the repository's top directory.",
-        ) from None
-    if not _PEP508_NAME.fullmatch(project.name):
-        raise ConfigError(
-            f"The project name {project.name!r} is not a valid package name.",
-            why="Names may hold only letters, digits, '.', '-' and '_', and start and end with "
-            "a letter or digit (PEP 508); indexes refuse any other, and init_ci writes the "
-            "name into the workflow and its file name.",
-            fix="Correct [project] name in pyproject.toml.",
-        )
-    tag_glob, branch = project.tag("*"), project.settings.release_branch
-    for what, value in (
-        ("tag-format", tag_glob),
-        ("release-branch", branch),
-        ("dist-dir", dist_dir),
-    ):
-        if "${{" in value or any(ord(c) < 32 for c in value):
-            raise ConfigError(
-                f"[tool.releasekit] {what} {value!r} holds '${{{{' or a control character.",
-                why="GitHub would evaluate it as an expression, or it would break the workflow.",
-                fix=f"Choose a plain {what}.",
-            )
+    checked = workflow_values(project, root, forbidden="${{", where="GitHub")
     package = ' --package "$PACKAGE"' if monorepo else ""
     values = {
-        "NAME": project.normalized_name,
-        "TAG_GLOB": json.dumps(tag_glob),
-        "BRANCH": json.dumps(branch),
+        "NAME": checked.name,
+        "TAG_GLOB": json.dumps(checked.tag_glob),
+        "BRANCH": json.dumps(checked.branch),
         "REPOSITORY": repository,
         "RELEASEKIT": f"releasekit=={__version__}",
-        "DIST_DIR": json.dumps(f"{dist_dir}/"),
-        "PACKAGE_ENV": f"\n  PACKAGE: {json.dumps(project.normalized_name)}" if monorepo else "",
+        "DIST_DIR": json.dumps(f"{checked.dist_dir}/"),
+        "WORKFLOW_FILE": json.dumps(workflow_file),
+        "PACKAGE_ENV": f"\n  PACKAGE: {json.dumps(checked.name)}" if monorepo else "",
         "PACKAGE_ARG": package,
         "POSARGS": f" --{package}" if package else "",
     }
-    text = files("releasekit").joinpath("ci/templates/publish.yml").read_text(encoding="utf-8")
-    return re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], text)
+    return render("publish.yml", values)
 
 
-def write_workflow(path: Path, text: str, *, force: bool = False) -> Path:
-    """Write ``text`` to ``path``; an existing different file is kept unless ``force``."""
-    if path.exists() and path.read_text(encoding="utf-8") != text and not force:
-        raise UsageError(
-            f"{path} exists and differs from the workflow releasekit would write.",
-            fix="Compare them, then pass --force to overwrite, or --output another file.",
+def step_output(name: str, value: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Set the GitHub Actions step output ``name`` (appended to ``$GITHUB_OUTPUT``); False
+    outside GitHub Actions. ``value`` must be one line."""
+    environ = os.environ if environ is None else environ
+    path = environ.get("GITHUB_OUTPUT")
+    if not path or "\n" in value or "\r" in value:
+        return False
+    with open(path, "a", encoding="utf-8") as outputs:
+        outputs.write(f"{name}={value}\n")
+    return True
+
+
+class GitHubReleases(ReleaseAPI):
+    """GitHub's release API (REST, version 2022-11-28) for repository ``OWNER/NAME``."""
+
+    forge = "GitHub"
+    forbidden_why = (
+        "The job's GITHUB_TOKEN may not write releases: the job lacks `permissions: contents: "
+        "write`, or the token is for another repository."
+    )
+    forbidden_fix = (
+        "Give the publish_release job (only that job) `permissions: contents: write`, and pass "
+        "`GITHUB_TOKEN: ${{ github.token }}` in its step's env; `nox -s init_ci` writes it so."
+    )
+
+    def extra_headers(self) -> dict[str, str]:
+        """GitHub's JSON media type and the API version these calls are written for."""
+        return {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+
+    @property
+    def _releases(self) -> str:
+        return f"repos/{self.project}/releases"
+
+    @staticmethod
+    def _release(body: dict[str, Any]) -> ForgeRelease:
+        return ForgeRelease(
+            id=str(body.get("id", "")),
+            tag=str(body.get("tag_name", "")),
+            name=str(body.get("name") or ""),
+            notes=str(body.get("body") or ""),
+            prerelease=bool(body.get("prerelease")),
+            web_url=str(body.get("html_url") or ""),
+            upload_url=re.sub(r"\{[^}]*\}$", "", str(body.get("upload_url") or "")),
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+
+    def find(self, tag: str) -> ForgeRelease | None:
+        """The release of ``tag`` (``GET /repos/{repo}/releases/tags/{tag}``)."""
+        answer = self.request(
+            "GET",
+            f"{self._releases}/tags/{quote(tag, safe='')}",
+            what=f"look up the release of {tag}",
+            missing_ok=True,
+        )
+        return None if answer is None else self._release(json_object(answer))
+
+    def create(self, tag: str, name: str, notes: str, prerelease: bool) -> ForgeRelease:
+        """Create the (published) release of ``tag``."""
+        body = {"tag_name": tag, "name": name, "body": notes, "prerelease": prerelease}
+        answer = self.request(
+            "POST", self._releases, what=f"create the release of {tag}", json=body
+        )
+        return self._release(json_object(answer))
+
+    def update(
+        self, release: ForgeRelease, name: str, notes: str, prerelease: bool
+    ) -> ForgeRelease:
+        """Give ``release`` this title, notes and pre-release flag."""
+        body = {"name": name, "body": notes, "prerelease": prerelease}
+        answer = self.request(
+            "PATCH",
+            f"{self._releases}/{release.id}",
+            what=f"update the release of {release.tag}",
+            json=body,
+        )
+        return self._release(json_object(answer))
+
+    def assets(self, release: ForgeRelease) -> dict[str, int]:
+        """The files attached to ``release``, every page of them."""
+        found: dict[str, int] = {}
+        page = 1
+        while True:
+            answer = self.request(
+                "GET",
+                f"{self._releases}/{release.id}/assets",
+                what=f"list the files of the release of {release.tag}",
+                params={"per_page": 100, "page": page},
+            )
+            listed = json_list(answer)
+            found.update({str(a.get("name")): int(a.get("size") or 0) for a in listed})
+            if len(listed) < 100:
+                return found
+            page += 1
+
+    def attach(self, release: ForgeRelease, path: Path) -> None:
+        """Upload ``path`` to the release's upload URL, under its own name."""
+        if not release.upload_url:
+            raise ForgeError(
+                f"GitHub gave no upload URL for the release of {release.tag}.",
+                why="The API answered without the release's `upload_url`.",
+                fix="Re-run the job; if it persists, attach the files on the release page.",
+            )
+        self.request(
+            "POST",
+            release.upload_url,
+            what=f"attach {path.name} to the release of {release.tag}",
+            params={"name": path.name},
+            content=path.read_bytes(),
+            headers={"Content-Type": "application/octet-stream"},
+        )

@@ -55,6 +55,7 @@ SECRET_ENV_VARS = (
     "CI_REGISTRY_PASSWORD",
     "CI_DEPLOY_PASSWORD",
     "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
     "GH_TOKEN",
     "SIGSTORE_ID_TOKEN",
     # GitLab CI's identity tokens (`id_tokens`): each can mint an upload token or a signature.
