@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git, run_nox
+from releasekit._autoversion import next_version
 from releasekit._project import Project
-from releasekit._release import next_version
 from releasekit.indexes.local import LocalIndex
 
 

@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
@@ -35,8 +34,6 @@ from releasekit.credentials.signing import Signer, attestations_for
 from releasekit.credentials.trusted import REFRESH_AFTER
 from releasekit.errors import DistributionError, UploadError
 from releasekit.indexes import (
-    PYPI,
-    TESTPYPI,
     USER_AGENT,
     Index,
     IndexClient,
@@ -44,8 +41,8 @@ from releasekit.indexes import (
     http_event_hooks,
 )
 from releasekit.indexes.network import client_options
+from releasekit.indexes.pypi_rules import refuse_by_project_page
 from releasekit.indexes.refusals import explain_refusal
-from releasekit.indexes.simple import NO_UPLOADS
 
 Status = Literal["uploaded", "already there"]
 #: What an identical file already on the index means for attestations: the index answers
@@ -103,7 +100,7 @@ def upload(
     private = expected_location(index) is None
     reading = (credentials.username, credentials.password) if private else None
     with IndexClient(index, retry=policy, credentials=reading) as client:
-        _refuse_what_the_index_would(client, project, dists, index)
+        refuse_by_project_page(client.project_page(project.name), project.name, dists, index)
         present = _listed_sha256(client, project, dists)
         conflicts = [
             _conflict(dist, remote, index)
@@ -147,46 +144,6 @@ def upload(
         ],
     )
     return results
-
-
-#: PyPI and TestPyPI refuse new files for a release first uploaded longer ago than this.
-NEW_FILES_WINDOW = timedelta(days=14)
-
-
-def _refuse_what_the_index_would(
-    client: IndexClient, project: Project, dists: list[Distribution], index: Index
-) -> None:
-    """Refuse before sending what the index's project page says it would refuse: a project
-    archived or quarantined (PEP 792), and on PyPI/TestPyPI new files for a release whose
-    first file (PEP 700 upload time) is older than :data:`NEW_FILES_WINDOW`."""
-    page = client.project_page(project.name)
-    if page.status in NO_UPLOADS:
-        reason = f" The index says: {page.status_reason}" if page.status_reason else ""
-        raise UploadError(
-            f"{project.name} is {page.status} on {index.display}: it takes no new files.{reason}",
-            why="The project's owners (archived) or the index's administrators (quarantined) "
-            "closed it to uploads (PEP 792 project status).",
-            fix="An owner can unarchive it in the project's settings on the index; a "
-            "quarantined project is released by the index's administrators (contact their "
-            "support). Nothing was uploaded.",
-        )
-    if index.name not in (PYPI, TESTPYPI):
-        return
-    version = dists[0].version
-    first = page.first_upload(version)
-    listed = {item.filename for item in page.by_version.get(version, [])}
-    new = [d.filename for d in dists if d.filename not in listed]
-    if first is None or not new:
-        return
-    age = datetime.now(timezone.utc) - first
-    if age > NEW_FILES_WINDOW:
-        raise UploadError(
-            f"{project.name} {version} was released on {index.display} {age.days} days ago "
-            f"({first:%Y-%m-%d}); the index takes no new files for it: {', '.join(new)}.",
-            why=f"PyPI refuses new files for a release older than {NEW_FILES_WINDOW.days} days.",
-            fix="Release the new files under a new version (a post release such as "
-            f"{version.base_version}.post1, or the next version). Nothing was uploaded.",
-        )
 
 
 def _listed_sha256(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from packaging.metadata import ExceptionGroup, Metadata, RawMetadata, parse_email
@@ -12,7 +13,10 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from releasekit import _archives
-from releasekit._distributions import parse_filename
+from releasekit._distributions import Distribution, parse_filename
+from releasekit.errors import UploadError
+from releasekit.indexes.endpoints import PYPI, TESTPYPI, Index
+from releasekit.indexes.simple import NO_UPLOADS, ProjectPage
 
 #: The Metadata-Version values PyPI accepts.
 METADATA_VERSIONS = ("1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5")
@@ -197,3 +201,42 @@ def pypi_problems(path: Path, *, refuse_platform_tags: bool = True) -> FileVerdi
     return FileVerdict(
         [prefix + p for p in found], [prefix + w for w in warnings], archive.safe, valid
     )
+
+
+#: PyPI and TestPyPI refuse new files for a release first uploaded longer ago than this.
+NEW_FILES_WINDOW = timedelta(days=14)
+
+
+def refuse_by_project_page(
+    page: ProjectPage, name: str, dists: list[Distribution], index: Index
+) -> None:
+    """Refuse before sending what the index's project page says it would refuse: a project
+    archived or quarantined (PEP 792), and on PyPI/TestPyPI new files for a release whose
+    first file (PEP 700 upload time) is older than :data:`NEW_FILES_WINDOW`."""
+    if page.status in NO_UPLOADS:
+        reason = f" The index says: {page.status_reason}" if page.status_reason else ""
+        raise UploadError(
+            f"{name} is {page.status} on {index.display}: it takes no new files.{reason}",
+            why="The project's owners (archived) or the index's administrators (quarantined) "
+            "closed it to uploads (PEP 792 project status).",
+            fix="An owner can unarchive it in the project's settings on the index; a "
+            "quarantined project is released by the index's administrators (contact their "
+            "support). Nothing was uploaded.",
+        )
+    if index.name not in (PYPI, TESTPYPI):
+        return
+    version = dists[0].version
+    first = page.first_upload(version)
+    listed = {item.filename for item in page.by_version.get(version, [])}
+    new = [d.filename for d in dists if d.filename not in listed]
+    if first is None or not new:
+        return
+    age = datetime.now(timezone.utc) - first
+    if age > NEW_FILES_WINDOW:
+        raise UploadError(
+            f"{name} {version} was released on {index.display} {age.days} days ago "
+            f"({first:%Y-%m-%d}); the index takes no new files for it: {', '.join(new)}.",
+            why=f"PyPI refuses new files for a release older than {NEW_FILES_WINDOW.days} days.",
+            fix="Release the new files under a new version (a post release such as "
+            f"{version.base_version}.post1, or the next version). Nothing was uploaded.",
+        )
