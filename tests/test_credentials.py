@@ -19,6 +19,7 @@ from releasekit._settings import IndexSettings
 from releasekit.credentials import (
     Credentials,
     MissingCredentials,
+    forget_secrets,
     mint_token,
     netrc_for,
     public_locations,
@@ -292,7 +293,8 @@ def test_public_index_username_message_names_where_it_came_from(
     text = str(caught.value)
     assert "[tool.releasekit.indexes.pypi]" in text
     assert "TWINE_USERNAME" not in text
-    monkeypatch.delenv("PYPI_API_TOKEN")
+    monkeypatch.delenv("PYPI_API_TOKEN", raising=False)
+    forget_secrets()  # resolving took PYPI_API_TOKEN into the in-memory store
     monkeypatch.setenv("TWINE_PASSWORD", mint_token("pypi"))
     monkeypatch.setenv("TWINE_USERNAME", "carol")
     with pytest.raises(CredentialError, match="unset TWINE_USERNAME"):

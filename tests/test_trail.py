@@ -157,7 +157,7 @@ def test_only_the_runner_starts_processes_and_only_the_wrapper_runs_git() -> Non
     starts = re.compile(
         r"\bsubprocess\.(run|Popen|call|check_call|check_output)\(|\bos\.(system|popen|exec|spawn)"
     )
-    git = re.compile(r"""["']git["']""")
+    git = re.compile(r"""\[\s*["']git["']""")  # git as a command: ["git", ...]
     found = []
     for path in sorted(SOURCE.rglob("*.py")):
         text = path.read_text(encoding="utf-8")

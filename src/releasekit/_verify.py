@@ -106,7 +106,7 @@ def verify(
         f"{project.name} {version}: {len(dists)} file{'s' if len(dists) != 1 else ''} "
         f"listed on {index.display} with identical sha256, after {visible_after:.2f} s."
     )
-    provenance = check_publishers(project, version, dists, index)
+    provenance = check_publishers(project, version, dists, index, credentials)
     with tempfile.TemporaryDirectory(prefix="releasekit-verify-") as tmp:
         install_started = time.perf_counter()
         env = VerifyEnvironment.create(Path(tmp))
@@ -156,7 +156,11 @@ def verify(
 
 
 def check_publishers(
-    project: Project, version: str, dists: Sequence[Distribution], index: Index
+    project: Project,
+    version: str,
+    dists: Sequence[Distribution],
+    index: Index,
+    credentials: tuple[str, str] | None = None,
 ) -> list[FileProvenance]:
     """Read and verify (offline) the provenance of each of ``dists`` on ``index``, and show
     who published each file.
@@ -167,7 +171,7 @@ def check_publishers(
     """
     reporter = get_reporter()
     expected = project.settings.expect_publisher
-    with IndexClient(index) as client:
+    with IndexClient(index, credentials=credentials) as client:
         page = client.project_page(project.name)
         listed = {item.filename: item for item in page.files}
         pairs = [(listed[d.filename], d.sha256) for d in dists if d.filename in listed]
