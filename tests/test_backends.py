@@ -1,8 +1,8 @@
 """Projects whose name or version is not static in [project]: each shape of project as people
 have it (hatch-vcs, setuptools-scm with setup.cfg, setup.cfg `attr:`, setup.py only,
 [tool.poetry], pdm-backend with the version from git, flit's `__version__`), made in a
-temporary git repository and run through doctor, build, check_dist, a stamped build and a
-release with the real build backends."""
+temporary git repository and run through doctor, build, check_dist, a stamped build, an upload
+to and a verify on a local index, and a release, with the real build backends."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from releasekit._backend import require_settable, version_override_env, version_
 from releasekit._project import Project, VersionSource
 from releasekit._settings import Settings
 from releasekit._stamp import build_version, dev_version
+from releasekit.credentials import mint_token
 from releasekit.errors import BuildError, ConfigError
+from releasekit.indexes.local import LocalIndex
 
 PACKAGE = '"""A sample package."""\n\n__version__ = "{version}"\n'
 PLAIN_PACKAGE = '"""A sample package."""\n'
@@ -293,7 +295,9 @@ def test_a_version_releasekit_cannot_set_is_refused_before_building(tmp_path: Pa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_each_shape_builds_checks_stamps_and_releases(tmp_path: Path, shape: str) -> None:
+def test_each_shape_builds_checks_stamps_publishes_and_releases(
+    tmp_path: Path, shape: str, local_index: Callable[[str, str], LocalIndex]
+) -> None:
     name = f"sample-{shape}"
     root = make_shape(tmp_path / shape, shape, name)
     expected = SHAPES[shape]
@@ -316,6 +320,12 @@ def test_each_shape_builds_checks_stamps_and_releases(tmp_path: Path, shape: str
     checked = run_nox(root, "-s", "check_dist")
     assert checked.returncode == 0, checked.stdout
     assert "1.2.3 pass" in checked.stdout
+
+    token = mint_token("testpypi")
+    env = {**local_index("testpypi", token).environ(), "TEST_PYPI_API_TOKEN": token}
+    published = run_nox(root, "-s", "upload_testpypi", "verify_testpypi", env=env)
+    assert published.returncode == 0, published.stdout
+    assert f"Verified {name} 1.2.3" in published.stdout, published.stdout
 
     released = run_nox(root, "-s", "release", "--", "1.2.3", "--no-index-check")
     assert released.returncode == 0, released.stdout
