@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -16,7 +18,7 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from releasekit.errors import DistributionError
+from releasekit.errors import DistributionError, ReleasekitError
 
 Kind = Literal["sdist", "wheel"]
 _CHUNK = 1 << 20
@@ -133,3 +135,19 @@ def single_version(dists: list[Distribution]) -> Version:
             fix="Rebuild with `nox -s build` (it removes this project's stale files first).",
         )
     return versions[0]
+
+
+def applicable_requirements(
+    lines: Iterable[str], invalid: Callable[[str, InvalidRequirement], ReleasekitError]
+) -> list[Requirement]:
+    """The requirements among ``lines`` that apply to this interpreter (markers evaluated,
+    those of extras dropped); an unparsable line raises what ``invalid`` makes of it."""
+    wanted = []
+    for line in lines:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement as exc:
+            raise invalid(line, exc) from exc
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            wanted.append(requirement)
+    return wanted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,6 +45,16 @@ def read_pyproject(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}.", fix="Correct the syntax at that position."
         ) from exc
+
+
+def read_bytes(path: Path, what: Callable[[str], str], fix: str) -> bytes:
+    """The content of ``path``; :class:`ConfigError` with ``what(reason)`` when it cannot be
+    read (missing, a directory, a NUL in the path)."""
+    try:
+        return path.read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(what(str(reason)), fix=fix) from exc
 
 
 def decoded(data: bytes, path: Path, purpose: str) -> str:
@@ -95,14 +105,11 @@ class VersionFile:
 
     def read(self) -> str:
         """The version written in this file."""
-        try:
-            data = self.path.read_bytes()
-        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            raise ConfigError(
-                f"Version file {self.spec}: cannot read {self.path} ({reason}).",
-                fix="Correct the path in `version-files` (relative to the package directory).",
-            ) from exc
+        data = read_bytes(
+            self.path,
+            lambda reason: f"Version file {self.spec}: cannot read {self.path} ({reason}).",
+            "Correct the path in `version-files` (relative to the package directory).",
+        )
         text = decoded(data, self.path, f"read the version from {self.spec}")
         found = self._match(text)
         if found is None:

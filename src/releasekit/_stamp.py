@@ -27,7 +27,7 @@ from releasekit._backend import require_settable
 from releasekit._distributions import Distribution
 from releasekit._git import Repository
 from releasekit._lock import checkout_lock
-from releasekit._project import Project, decoded, parse_version
+from releasekit._project import Project, decoded, parse_version, read_bytes
 from releasekit.ci import detect as detect_ci
 from releasekit.errors import ConfigError, VersionError
 
@@ -106,14 +106,11 @@ def version_edits(project: Project, version: str) -> list[FileEdit]:
 
     def current(path: Path) -> str:
         if path not in texts:
-            try:
-                originals[path] = path.read_bytes()
-            except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-                raise ConfigError(
-                    f"Cannot read {path} to set the version ({reason}).",
-                    fix="Correct the path in the configuration, or restore the file.",
-                ) from exc
+            originals[path] = read_bytes(
+                path,
+                lambda reason: f"Cannot read {path} to set the version ({reason}).",
+                "Correct the path in the configuration, or restore the file.",
+            )
             texts[path] = decoded(originals[path], path, "set the version")
         return texts[path]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from releasekit._distributions import Distribution
+from releasekit._distributions import Distribution, applicable_requirements
 from releasekit._process import find_uv, run
 from releasekit._report import get_reporter
 from releasekit._workspace import Sibling
@@ -99,17 +99,15 @@ def _bin_dir(venv: Path) -> Path:
 
 def runtime_requirements(requires: Sequence[str]) -> list[str]:
     """The requirements that apply to this interpreter, markers evaluated, extras' ones dropped."""
+
+    def invalid(line: str, exc: InvalidRequirement) -> VerifyError:
+        return VerifyError(
+            f"The package declares an invalid requirement {line!r}: {exc}.",
+            fix="Correct it in [project] dependencies, then release a new version.",
+        )
+
     wanted = []
-    for line in requires:
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement as exc:
-            raise VerifyError(
-                f"The package declares an invalid requirement {line!r}: {exc}.",
-                fix="Correct it in [project] dependencies, then release a new version.",
-            ) from exc
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue
+    for requirement in applicable_requirements(requires, invalid):
         requirement.marker = None
         wanted.append(str(requirement))
     return wanted

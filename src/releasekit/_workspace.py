@@ -16,7 +16,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from releasekit._archives import inspect
-from releasekit._distributions import Distribution, find_distributions, single_version
+from releasekit._distributions import (
+    Distribution,
+    applicable_requirements,
+    find_distributions,
+    single_version,
+)
 from releasekit._project import Project, read_pyproject
 from releasekit._report import captured, get_reporter
 from releasekit.errors import ConfigError, DistributionError, PackagesFailed, ReleasekitError
@@ -91,18 +96,14 @@ def requirements_of(project: Project, dist_dir: Path | None = None) -> list[Requ
             lines = [str(line) for line in meta.get("dependencies", [])]
     if lines is None:
         lines = _built_requirements(project, dist_dir or project.dist_dir)
-    wanted = []
-    for line in lines:
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement as exc:
-            raise ConfigError(
-                f"{project.name} declares an invalid requirement {line!r}: {exc}.",
-                fix="Correct it in [project] dependencies.",
-            ) from exc
-        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-            wanted.append(requirement)
-    return wanted
+
+    def invalid(line: str, exc: InvalidRequirement) -> ConfigError:
+        return ConfigError(
+            f"{project.name} declares an invalid requirement {line!r}: {exc}.",
+            fix="Correct it in [project] dependencies.",
+        )
+
+    return applicable_requirements(lines, invalid)
 
 
 def _built_requirements(project: Project, dist_dir: Path) -> list[str]:
