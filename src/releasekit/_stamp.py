@@ -21,7 +21,7 @@ from typing import Any
 
 import tomlkit
 from packaging.version import Version
-from tomlkit.items import String, StringType
+from tomlkit.items import String
 
 from releasekit._backend import require_settable
 from releasekit._distributions import Distribution
@@ -74,7 +74,9 @@ def canonical_version(text: str, what: str = "version", *, full: bool = False) -
 
 def _set_toml_string(table: Any, key: str, version: str) -> None:
     old = table[key]
-    literal = isinstance(old, String) and old.type is StringType.SLL
+    # From its text, not String.type: older tomlkit releases lack it, and `python -m nox` run
+    # in a checkout of tomlkit itself imports that checkout's tomlkit.
+    literal = isinstance(old, String) and old.as_string().startswith("'")
     table[key] = tomlkit.string(version, literal=literal)
 
 
