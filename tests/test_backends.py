@@ -452,3 +452,14 @@ def test_versioningit_is_read_but_a_stamped_build_is_refused(tmp_path: Path) -> 
     assert "cannot set the version of sample-vit" in result.stdout, result.stdout
     assert "internal error" not in result.stdout
     assert tree(root) == before
+
+
+def test_a_setup_py_that_reads_its_module_version_is_a_file_source(tmp_path: Path) -> None:
+    """six's shape: ``import six`` in setup.py, then ``version=six.__version__``."""
+    (tmp_path / "sample_six.py").write_text('__version__ = "1.16.0"\n')
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup\nimport sample_six\n\n"
+        'setup(name="sample-six", version=sample_six.__version__, py_modules=["sample_six"])\n'
+    )
+    source = version_source(tmp_path, {}, "1.16.0", "sample-six")
+    assert (source.kind, source.file) == ("file", "sample_six.py:__version__")

@@ -156,6 +156,16 @@ def version_source(
         path = _module_file(root, str(module), [])
         return _file_source(root, backend, f"{module}.__version__", path, version, ["__version__"])
     if setup_py_text:
+        imported = re.search(r"\bversion\s*=\s*([A-Za-z_][\w.]*)\.__version__\b", setup_py_text)
+        if imported:  # version=six.__version__, after `import six`
+            module = imported.group(1)
+            path = _module_file(root, module, [])
+            source = _file_source(
+                root, backend, f"setup.py version={module}.__version__", path, version,
+                ["__version__"],
+            )  # fmt: skip
+            if source.kind == "file":
+                return source
         return _file_source(root, backend, "setup.py version=", setup_py, version, ["version"])
     return VersionSource("backend", backend, f"computed by the build backend {backend}")
 
