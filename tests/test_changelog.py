@@ -10,8 +10,9 @@ import pytest
 from packaging.version import Version
 
 from conftest import git
-from releasekit._changelog import changelog_path, headings, retitled, with_section
+from releasekit._changelog import changelog_format, changelog_path, with_section
 from releasekit._doctor import doctor
+from releasekit._headings import headings, retitled
 from releasekit._project import Project
 from releasekit._release import release
 from releasekit._report import captured
@@ -112,6 +113,8 @@ def test_with_section_in_rst_without_unreleased_goes_above_the_newest_release() 
         (("NEWS.md", "CHANGES.rst"), "CHANGES.rst"),
         (("HISTORY.md", "CHANGELOG.rst"), "CHANGELOG.rst"),
         (("CHANGELOG.rst", "CHANGELOG.md"), "CHANGELOG.md"),
+        (("CHANGES",), "CHANGES"),
+        (("HISTORY.txt", "NEWS"), "HISTORY.txt"),
     ],
 )
 def test_changelog_path_finds_the_existing_file(
@@ -121,6 +124,14 @@ def test_changelog_path_finds_the_existing_file(
     for name in present:
         (root / name).write_text("# Changelog\n")
     assert changelog_path(Project.load(root)) == root / chosen
+
+
+def test_a_changelog_without_suffix_is_read_by_its_headings(tmp_path: Path) -> None:
+    rst, md = tmp_path / "CHANGES", tmp_path / "NEWS.txt"
+    rst.write_text("Changelog for six\n=================\n\n1.16.0\n------\n\n- Fixed.\n")
+    md.write_text("# News\n\n## 1.0\n")
+    assert (changelog_format(rst), changelog_format(md)) == ("rst", "md")
+    assert changelog_format(tmp_path / "CHANGES.json") is None
 
 
 def test_release_writes_into_an_existing_changes_rst(

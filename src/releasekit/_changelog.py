@@ -22,14 +22,11 @@ Which configuration wins, where both speak:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 from string import Template
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from releasekit._commitizen import (
     BaseCommitizen,
@@ -41,6 +38,7 @@ from releasekit._commitizen import (
 )
 from releasekit._commitizen import changelog as cz_changelog
 from releasekit._git import Repository
+from releasekit._headings import MD_HEADING, ChangelogFormat, Heading, headings
 from releasekit._project import Project, read_pyproject
 from releasekit.errors import ConfigError
 
@@ -64,13 +62,9 @@ CHANGELOG_INTRO = (
 CHANGELOG_INTRO_RST = "Changelog\n=========\n\n"
 #: The names a changelog goes by, in the order they are looked for (each .md, then .rst).
 CHANGELOG_NAMES = ("CHANGELOG", "CHANGES", "HISTORY", "NEWS")
-ChangelogFormat = Literal["md", "rst"]
 _LOG_FORMAT = "%H%n%P%n%s%n%an%n%ae%n%b"  # what GitCommit.from_rev_and_commit parses
 _DELIMITER = "\x1e--releasekit-commit--\x1e"
-_MD_HEADING = re.compile(r"^(?P<level>#{1,6})[ \t]+(?P<title>.*?)[ \t]*$")
-_RST_ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1{2,}[ \t]*$")
 _RST_STYLES = "=-~^\"'`#*+:._"
-_HEADING_VERSION = re.compile(r"\[?v?(\d[^\]\s()]*)")
 _UNRELEASED = re.compile(r"^\[?unreleased\]?$", re.IGNORECASE)
 
 
@@ -177,7 +171,7 @@ def section(project: Project, version: str, commits: list[GitCommit]) -> str:
 def changelog_path(project: Project) -> Path:
     """The project's changelog: the ``changelog-file`` setting, else ``[tool.commitizen]
     changelog_file``, else the first of CHANGELOG, CHANGES, HISTORY and NEWS (each ``.md``,
-    then ``.rst``) that exists, else CHANGELOG.md (to be created)."""
+    ``.rst``, ``.txt``, then with no suffix) that exists, else CHANGELOG.md (to be created)."""
     if project.settings.changelog_file is not None:
         return project.root / project.settings.changelog_file
     tool = read_pyproject(project.pyproject).get("tool", {})
@@ -196,130 +190,35 @@ def changelog_path(project: Project) -> Path:
             )
         return path
     found = (
-        project.root / f"{stem}{suffix}" for stem in CHANGELOG_NAMES for suffix in (".md", ".rst")
+        project.root / f"{stem}{suffix}"
+        for stem in CHANGELOG_NAMES
+        for suffix in (".md", ".rst", ".txt", "")
     )
     return next((path for path in found if path.is_file()), project.root / "CHANGELOG.md")
 
 
 def changelog_format(path: Path) -> ChangelogFormat | None:
-    """``md`` or ``rst`` from the file's suffix; None for any other."""
+    """``md`` or ``rst`` from the file's suffix; for ``.txt`` or no suffix (``CHANGES``), from
+    its headings (``# ...`` is Markdown, else reStructuredText); None for any other."""
     suffix = path.suffix.lower()
     if suffix in (".md", ".markdown"):
         return "md"
-    return "rst" if suffix in (".rst", ".rest") else None
-
-
-@dataclass(frozen=True)
-class Heading:
-    """A section heading of a changelog.
-
-    ``level`` counts from 1 (Markdown: the number of ``#``; reStructuredText: the order in
-    which adornment styles first appear); ``line`` and ``end`` are the indices of its first
-    line and of the line after it; ``title_span`` is where the title stands in the text, and
-    ``adornments`` where its over- and underline stand (reStructuredText only).
-    """
-
-    level: int
-    title: str
-    line: int
-    end: int
-    title_span: tuple[int, int]
-    adornments: tuple[tuple[int, int], ...] = ()
-
-    @property
-    def version(self) -> Version | None:
-        """The version the title names first (``[1.2.0] - date``, ``v1.2.0``), if any."""
-        found = _HEADING_VERSION.search(self.title)
-        if found is None:
-            return None
-        try:
-            return Version(found.group(1))
-        except InvalidVersion:
-            return None
-
-
-def headings(text: str, form: ChangelogFormat = "md") -> list[Heading]:
-    """Every section heading of the changelog ``text``, in order."""
-    lines = text.splitlines(keepends=True)
-    starts = list(accumulate((len(line) for line in lines), initial=0))
-    found = []
-    for level, line, column, title, adorned in (
-        _md_headings(lines) if form == "md" else _rst_headings(lines)
-    ):
-        begin = starts[line] + column
-        found.append(
-            Heading(
-                level,
-                title,
-                min((line, *adorned)),
-                max((line, *adorned)) + 1,
-                (begin, begin + len(title)),
-                tuple((starts[i], starts[i] + len(lines[i].rstrip())) for i in adorned),
-            )
-        )
-    return found
-
-
-#: A heading as parsed: level, line index, title column, title, adornment line indices.
-_Parsed = tuple[int, int, int, str, tuple[int, ...]]
-
-
-def _md_headings(lines: list[str]) -> Iterator[_Parsed]:
-    for index, line in enumerate(lines):
-        match = _MD_HEADING.match(line.rstrip("\n"))
-        if match:
-            yield len(match["level"]), index, match.start("title"), match["title"], ()
-
-
-def _adornment(line: str) -> str | None:
-    """The character of a reStructuredText adornment line (``=====``), or None."""
-    match = _RST_ADORNMENT.match(line.rstrip("\r\n"))
-    return match.group(1) if match else None
-
-
-def _rst_headings(lines: list[str]) -> Iterator[_Parsed]:
-    """Titles underlined (or over- and underlined) with a run of one punctuation character;
-    levels in the order the styles first appear, as docutils counts them."""
-    styles: list[tuple[str, bool]] = []
-    adorned: tuple[int, ...]
-    index = 0
-    while index + 1 < len(lines):
-        char, text, below = _adornment(lines[index]), lines[index], _adornment(lines[index + 1])
-        if char and index + 2 < len(lines) and _adornment(lines[index + 2]) == char:
-            style, line, adorned = (char, True), index + 1, (index, index + 2)
-        elif below and not char and text.strip() and not text[0].isspace():
-            style, line, adorned = (below, False), index, (index + 1,)
-        else:
-            index += 1
-            continue
-        title = lines[line].strip()
-        if not title:
-            index += 1
-            continue
-        if style not in styles:
-            styles.append(style)
-        column = len(lines[line]) - len(lines[line].lstrip())
-        yield styles.index(style) + 1, line, column, title, adorned
-        index = max(adorned) + 1
-
-
-def retitled(text: str, heading: Heading, title: str) -> str:
-    """``text`` with ``heading`` renamed ``title``; its adornments grow or shrink as much as
-    the title does (never below its length), so renaming back gives the text back."""
-    edits = [(heading.title_span, title)]
-    change = len(title) - len(heading.title)
-    for begin, end in heading.adornments:
-        edits.append(((begin, end), text[begin] * max(end - begin + change, len(title))))
-    for (begin, end), replacement in sorted(edits, reverse=True):
-        text = text[:begin] + replacement + text[end:]
-    return text
+    if suffix in (".rst", ".rest"):
+        return "rst"
+    if suffix not in ("", ".txt"):
+        return None
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "md"
+    return "md" if any(MD_HEADING.match(line) for line in text.splitlines()) else "rst"
 
 
 def _rst_section(markdown: str, styles: list[str], release_level: int) -> str:
     """The Markdown ``section`` as reStructuredText, headings in the file's own styles."""
     out = []
     for line in markdown.splitlines():
-        match = _MD_HEADING.match(line)
+        match = MD_HEADING.match(line)
         if match is None:
             out.append(line)
             continue

@@ -19,13 +19,8 @@ from typing import Literal
 
 from packaging.version import Version
 
-from releasekit._changelog import (
-    ChangelogFormat,
-    changelog_format,
-    changelog_path,
-    headings,
-    retitled,
-)
+from releasekit._changelog import changelog_format, changelog_path
+from releasekit._headings import ChangelogFormat, headings, retitled
 from releasekit._polling import Backoff, poll
 from releasekit._project import Project, decoded, parse_version
 from releasekit._report import get_reporter
