@@ -19,9 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import tomlkit
 from packaging.version import Version
-from tomlkit.items import String, StringType
 
 from releasekit._backend import require_settable
 from releasekit._distributions import Distribution
@@ -73,12 +71,17 @@ def canonical_version(text: str, what: str = "version", *, full: bool = False) -
 
 
 def _set_toml_string(table: Any, key: str, version: str) -> None:
+    import tomlkit
+    from tomlkit.items import String, StringType
+
     old = table[key]
     literal = isinstance(old, String) and old.type is StringType.SLL
     table[key] = tomlkit.string(version, literal=literal)
 
 
 def _pyproject_text(project: Project, text: str, version: str) -> str:
+    import tomlkit  # imported only to write pyproject.toml: a plain build never loads it
+
     document = tomlkit.parse(text)
     if not project.dynamic_version:
         _set_toml_string(document["project"], "version", version)

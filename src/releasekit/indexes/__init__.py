@@ -17,7 +17,7 @@ from releasekit.indexes.endpoints import (
     web_root,
 )
 from releasekit.indexes.retry import RetryPolicy, describe_http_failure, is_transient
-from releasekit.indexes.simple import IndexClient, IndexFile, parse_simple_page
+from releasekit.indexes.simple import IndexClient, IndexFile, parse_simple_page, tls_context
 
 __all__ = [
     "PYPI",
@@ -34,5 +34,6 @@ __all__ = [
     "parse_simple_page",
     "public_upload_urls",
     "resolve_index",
+    "tls_context",
     "web_root",
 ]

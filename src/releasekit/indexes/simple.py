@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import os
+import ssl
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin
@@ -102,6 +105,22 @@ def parse_simple_page(body: str, content_type: str, base_url: str) -> list[Index
     return parser.files
 
 
+def tls_context() -> ssl.SSLContext:
+    """The verifying TLS context httpx would make (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured),
+    made once per process and CA setting: loading the CA bundle is the costliest part of
+    opening a client, and a monorepo opens several clients per package."""
+    cafile = os.environ.get("SSL_CERT_FILE") or None
+    capath = os.environ.get("SSL_CERT_DIR") or None
+    changed = os.stat(cafile).st_mtime_ns if cafile and os.path.isfile(cafile) else None
+    return _tls_context(cafile, capath, changed)
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(cafile: str | None, capath: str | None, changed: int | None) -> ssl.SSLContext:
+    """httpx's own context for this CA setting (the arguments are the cache key)."""
+    return httpx.create_ssl_context(trust_env=True)
+
+
 class IndexClient:
     """Reads an index's simple API with retries. Use as a context manager, or call ``close()``."""
 
@@ -122,6 +141,7 @@ class IndexClient:
             headers={"Accept": _ACCEPT, "Cache-Control": "no-cache", "User-Agent": USER_AGENT},
             transport=transport,
             trust_env=True,
+            verify=tls_context(),
             event_hooks=http_event_hooks(),
         )
 
