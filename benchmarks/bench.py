@@ -530,28 +530,42 @@ def bench_size(size: str, tmp: Path, index: LocalIndex, token: str, rounds: int)
     }
 
 
+def monorepo_rounds(
+    tmp: Path,
+    index: LocalIndex,
+    token: str,
+    rounds: int,
+    count: int,
+    hand_max: int,
+    timings: Rounds,
+) -> None:
+    """``rounds`` rounds of each pipeline over a monorepo of ``count`` small packages."""
+    tools = [tool for tool in TOOLS if tool != "hand" or count <= hand_max]
+    roots = {
+        tool: write_monorepo(tmp / f"mono{count}-{tool}", count, "1.0.0", tool) for tool in tools
+    }
+    for number in range(rounds):
+        progress(f"monorepo of {count}: round {number + 1} of {rounds}")
+        version = f"1.0.{number}"
+        for tool, root in roots.items():
+            packages = [
+                Package(path, path.name, version) for path in sorted((root / "packages").iterdir())
+            ]
+            for package in packages:
+                set_version(package.root, version)
+            run_tool(tool, root, packages, index, token, timings, f"{tool} {count}")
+
+
 def bench_monorepo(
-    tmp: Path, index: LocalIndex, token: str, rounds: int, counts: Sequence[int], hand_max: int
+    tmp: Path, token: str, rounds: int, counts: Sequence[int], hand_max: int
 ) -> dict[str, Any]:
-    """The pipelines over monorepos of ``counts`` small packages (hand-run up to ``hand_max``)."""
+    """The pipelines over monorepos of ``counts`` small packages (hand-run up to ``hand_max``),
+    each size against a fresh local index: pypiserver scans all its files on every request,
+    so an index filled by the previous sizes would slow the larger ones down."""
     timings = Rounds()
     for count in counts:
-        tools = [tool for tool in TOOLS if tool != "hand" or count <= hand_max]
-        roots = {
-            tool: write_monorepo(tmp / f"mono{count}-{tool}", count, "1.0.0", tool)
-            for tool in tools
-        }
-        for number in range(rounds):
-            progress(f"monorepo of {count}: round {number + 1} of {rounds}")
-            version = f"1.0.{number}"
-            for tool, root in roots.items():
-                packages = [
-                    Package(path, path.name, version)
-                    for path in sorted((root / "packages").iterdir())
-                ]
-                for package in packages:
-                    set_version(package.root, version)
-                run_tool(tool, root, packages, index, token, timings, f"{tool} {count}")
+        with LocalIndex("testpypi", token) as index:
+            monorepo_rounds(tmp, index, token, rounds, count, hand_max, timings)
     seconds: dict[str, dict[str, float]] = {tool: {} for tool in TOOLS}
     times_one: dict[str, dict[str, float]] = {tool: {} for tool in TOOLS}
     peak: dict[str, dict[str, float | None]] = {tool: {} for tool in TOOLS}
