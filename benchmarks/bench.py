@@ -708,7 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         work = Path(tmp)
         sizes = {size: bench_size(size, work, index, token, args.rounds) for size in sizes_run}
-        monorepo = bench_monorepo(work, index, token, args.monorepo_rounds, counts, args.hand_max)
+        monorepo = bench_monorepo(work, token, args.monorepo_rounds, counts, args.hand_max)
         where = breakdown(work, index, token, max(3, min(args.rounds, 5)))
         progress("verify noticing uploads")
         latency_root = write_sample(work / "notice", "bench-notice", "3.0.0", SIZES["small"])
