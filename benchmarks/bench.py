@@ -226,7 +226,9 @@ def run_pipeline(steps: list[Any], rounds: Rounds, label: str) -> list[str]:
         check=False,
     )
     lines = result.stdout.strip().splitlines()
-    data = json.loads(lines[-1]) if lines else {"failed": "steps.py", "output": result.stderr}
+    data: dict[str, Any] = (
+        json.loads(lines[-1]) if lines else {"failed": "steps.py", "output": result.stderr}
+    )
     if result.returncode != 0 or "failed" in data:
         raise SystemExit(f"bench: {label}: {data['failed']} failed:\n{data['output']}")
     rounds.add(label, sum(data["seconds"]))
@@ -497,7 +499,8 @@ def bench_size(size: str, tmp: Path, index: LocalIndex, token: str, rounds: int)
         ours_in_process(roots["in-process"], index, token, phases)
     set_reporter(None)
     totals = {tool: round(timings.median(tool), 3) for tool in TOOLS}
-    pairs = {
+    Names = str | tuple[str, ...] | None
+    pairs: dict[str, tuple[str, Names, Names]] = {
         "build": ("build", "build", "build"),
         "check": ("check", None, "check"),
         "upload": ("upload", "upload", "upload"),
@@ -641,7 +644,16 @@ def breakdown(tmp: Path, index: LocalIndex, token: str, times: int) -> dict[str,
     uv = find_uv() or "uv"
     out = tmp / "breakdown-out"
     progress("breakdown: start-up, imports, build isolation")
-    build_command = [uv, "build", "--quiet", "--python", sys.executable, "--out-dir", out, "."]
+    build_command: list[str | Path] = [
+        uv,
+        "build",
+        "--quiet",
+        "--python",
+        sys.executable,
+        "--out-dir",
+        out,
+        ".",
+    ]
     figures = {
         "interpreter (python -c pass)": median_seconds(
             [sys.executable, "-I", "-c", "pass"], root, env, times
