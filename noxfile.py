@@ -53,8 +53,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmark releasekit against the hand-run publishing process; reports in .bench/."""
-    session.install("-e", ".", "--group", "test")
+    """Benchmark releasekit against bare uv and the hand-run process; reports in .bench/."""
+    session.install("-e", ".", "--group", "test", "matplotlib")
     session.run("python", "benchmarks/bench.py", *session.posargs)
 
 

@@ -3,6 +3,7 @@ an untrusted TLS certificate, https to a plain HTTP port, a malformed URL, an un
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -16,7 +17,7 @@ import trustme
 
 from releasekit._polling import Backoff
 from releasekit.errors import ConfigError, IndexUnavailable
-from releasekit.indexes import Index, IndexClient, RetryPolicy, resolve_index
+from releasekit.indexes import Index, IndexClient, RetryPolicy, resolve_index, tls_context
 from releasekit.indexes.local import LocalIndex
 
 POLICY = RetryPolicy(attempts=4, backoff=Backoff(first=0.01, cap=0.02), total_seconds=20)
@@ -91,6 +92,25 @@ def test_untrusted_certificate_is_named_with_the_fix_and_not_retried(
     with IndexClient(index, retry=POLICY) as client:
         files = client.project_files("sample-pkg")
     assert [f.filename for f in files] == ["sample_pkg-0.1.0.tar.gz"]
+
+
+def test_one_tls_context_per_ca_setting_and_a_rewritten_ca_file_is_read_again(
+    tls_server: TLSServer, ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    bundle = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))  # another CA: the server is not trusted
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert tls_context() is tls_context()  # made once, shared by every client
+    index = _index(f"https://127.0.0.1:{tls_server.server_address[1]}/")
+    with IndexClient(index, retry=POLICY) as client, pytest.raises(IndexUnavailable):
+        client.project_files("sample-pkg")
+    first = tls_context()
+    ca.cert_pem.write_to_path(str(bundle))  # the same path, now the server's CA
+    os.utime(bundle, ns=(0, os.stat(bundle).st_mtime_ns + 1_000_000_000))
+    assert tls_context() is not first
+    with IndexClient(index, retry=POLICY) as client:
+        assert [f.filename for f in client.project_files("sample-pkg")]
 
 
 def test_https_to_a_plain_http_port_is_named_and_not_retried() -> None:

@@ -19,9 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import tomlkit
 from packaging.version import Version
-from tomlkit.items import String
 
 from releasekit._backend import require_settable
 from releasekit._distributions import Distribution
@@ -73,6 +71,9 @@ def canonical_version(text: str, what: str = "version", *, full: bool = False) -
 
 
 def _set_toml_string(table: Any, key: str, version: str) -> None:
+    import tomlkit
+    from tomlkit.items import String
+
     old = table[key]
     # From its text, not String.type: older tomlkit releases lack it, and `python -m nox` run
     # in a checkout of tomlkit itself imports that checkout's tomlkit.
@@ -81,6 +82,8 @@ def _set_toml_string(table: Any, key: str, version: str) -> None:
 
 
 def _pyproject_text(project: Project, text: str, version: str) -> str:
+    import tomlkit  # imported only to write pyproject.toml: a plain build never loads it
+
     document = tomlkit.parse(text)
     if not project.dynamic_version:
         _set_toml_string(document["project"], "version", version)
@@ -181,6 +184,8 @@ def uv_lock(project: Project) -> Path | None:
 def _uv_lock_text(project: Project, text: str, version: str) -> str:
     """``uv.lock`` with the project's own entry (its editable or virtual source, the
     project itself) at ``version``; other packages of that name (from an index) untouched."""
+    import tomlkit  # only when a release writes the lock
+
     document = tomlkit.parse(text)
     for package in document.get("package", []):
         source = package.get("source", {})

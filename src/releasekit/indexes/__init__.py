@@ -16,6 +16,7 @@ from releasekit.indexes.endpoints import (
     resolve_index,
     web_root,
 )
+from releasekit.indexes.network import tls_context
 from releasekit.indexes.retry import RetryPolicy, describe_http_failure, is_transient
 from releasekit.indexes.simple import (
     IndexClient,
@@ -42,5 +43,6 @@ __all__ = [
     "parse_simple_page",
     "public_upload_urls",
     "resolve_index",
+    "tls_context",
     "web_root",
 ]

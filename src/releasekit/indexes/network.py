@@ -11,6 +11,7 @@ headers; a plain-http request carrying credentials (a loopback index, or one all
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl
 from typing import Any
@@ -21,9 +22,18 @@ import certifi
 
 
 def tls_context() -> ssl.SSLContext:
-    """The certificate authorities to trust, as pip and uv choose them (see the module)."""
+    """The certificate authorities to trust, as pip and uv choose them (see the module); made
+    once per process and CA setting, since loading them is the costliest part of opening a
+    client (a CA file rewritten in place is read again)."""
     cafile = os.environ.get("SSL_CERT_FILE") or None
     capath = os.environ.get("SSL_CERT_DIR") or None
+    changed = os.stat(cafile).st_mtime_ns if cafile and os.path.isfile(cafile) else None
+    return _tls_context(cafile, capath, changed)
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(cafile: str | None, capath: str | None, changed: int | None) -> ssl.SSLContext:
+    """The context for one CA setting (the arguments are the cache key)."""
     if cafile or capath:
         return ssl.create_default_context(cafile=cafile, capath=capath)
     try:
