@@ -50,6 +50,7 @@ from bench_report import markdown, plot
 from rich.console import Console
 
 from releasekit._build import build
+from releasekit._build import build_command as releasekit_build_command
 from releasekit._check import check
 from releasekit._distributions import find_distributions
 from releasekit._process import find_uv
@@ -641,19 +642,9 @@ def breakdown(tmp: Path, index: LocalIndex, token: str, times: int) -> dict[str,
     timed in-process: interpreter and nox start-up, imports, build isolation."""
     root = write_sample(tmp / "breakdown", "bench-breakdown", "5.0.0", SIZES["small"])
     env = bare_environ()
-    uv = find_uv() or "uv"
     out = tmp / "breakdown-out"
     progress("breakdown: start-up, imports, build isolation")
-    build_command: list[str | Path] = [
-        uv,
-        "build",
-        "--quiet",
-        "--python",
-        sys.executable,
-        "--out-dir",
-        out,
-        ".",
-    ]
+    build_command = releasekit_build_command(root, out)  # what `build` runs
     figures = {
         "interpreter (python -c pass)": median_seconds(
             [sys.executable, "-I", "-c", "pass"], root, env, times

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import releasekit.credentials
+from provenance_index import StandIn, environ, serve
 from releasekit._build import build
 from releasekit._project import Project
 from releasekit.indexes.local import LocalIndex
@@ -242,3 +243,13 @@ def forget_held_secrets() -> Iterator[None]:
     releasekit.credentials.forget_secrets()
     yield
     releasekit.credentials.forget_secrets()
+
+
+@pytest.fixture
+def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
+    """A stand-in index serving PEP 691/700/740/792 (tests/provenance_index.py), named by the
+    RELEASEKIT_PYPI_* and RELEASEKIT_TESTPYPI_* variables."""
+    with serve() as state:
+        for key, value in environ(state).items():
+            monkeypatch.setenv(key, value)
+        yield state

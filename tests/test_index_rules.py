@@ -4,14 +4,14 @@ the project's own entry of a tracked uv.lock moved by release."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from conftest import git
-from provenance_index import Hosted, StandIn, environ, serve
+from provenance_index import Hosted, StandIn
 from provenance_index import Project as Page
 from releasekit._project import Project
 from releasekit._release import release
@@ -22,14 +22,6 @@ from releasekit.errors import UploadError
 from releasekit.indexes import Index
 
 CREDENTIALS = Credentials("user", "password", "a test")
-
-
-@pytest.fixture
-def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
-    with serve() as state:
-        for key, value in environ(state).items():
-            monkeypatch.setenv(key, value)
-        yield state
 
 
 def hosted_copy(project: Project, kind: str, uploaded: datetime) -> Hosted:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,7 @@ from provenance_index import (
     GOOGLE_SDIST,
     Hosted,
     StandIn,
-    environ,
     provenance_of,
-    serve,
 )
 from provenance_index import Project as Page
 from releasekit._audit import audit
@@ -35,14 +32,6 @@ from releasekit.indexes.provenance import check_provenance
 
 TRAIL_OF_BITS = "github:trailofbits/pypi-attestations"
 SHA = {name: hashlib.sha256((DATA / name).read_bytes()).hexdigest() for name in [GITHUB_SDIST]}
-
-
-@pytest.fixture
-def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
-    with serve() as state:
-        for key, value in environ(state).items():
-            monkeypatch.setenv(key, value)
-        yield state
 
 
 def write(root: Path, name: str, version: str, expect: str | None) -> Project:
