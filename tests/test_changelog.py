@@ -17,6 +17,7 @@ from releasekit._project import Project
 from releasekit._release import release
 from releasekit._report import captured
 from releasekit._yank import mark_changelog
+from releasekit.errors import ConfigError
 from releasekit.indexes.local import LocalIndex
 
 RST = """\
@@ -173,3 +174,14 @@ def test_changelog_file_setting_is_what_release_writes_and_doctor_names(
     history = (root / "docs" / "HISTORY.rst").read_text()
     assert history.startswith("History\n=======\n\n[0.2.0] - ")
     assert (root / "CHANGES.md").read_text() == "# Changes\n"
+
+
+def test_a_commitizen_setting_that_is_not_a_table_is_an_explained_config_error(
+    make_project: Callable[..., Path],
+) -> None:
+    root = make_project()
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool]\ncommitizen = "cz_conventional"\n')
+    with pytest.raises(ConfigError, match=r"is a str, not a table") as caught:
+        changelog_path(Project.load(root))
+    assert caught.value.fix is not None and "[tool.commitizen]" in caught.value.fix

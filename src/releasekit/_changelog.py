@@ -68,8 +68,24 @@ _RST_STYLES = "=-~^\"'`#*+:._"
 _UNRELEASED = re.compile(r"^\[?unreleased\]?$", re.IGNORECASE)
 
 
+def _commitizen_table(project: Project) -> dict[str, Any]:
+    """``[tool.commitizen]`` as written (empty without it); refused when it is not a table."""
+    tool = read_pyproject(project.pyproject).get("tool", {})
+    table = tool.get("commitizen", {}) if isinstance(tool, dict) else {}
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"[tool.commitizen] in {project.pyproject} is a {type(table).__name__}, not a table.",
+            why="commitizen's settings (commit rules, tag_format, changelog_file) are keys of "
+            "a [tool.commitizen] table.",
+            fix="Write it as a table, e.g. [tool.commitizen] followed by name = "
+            '"cz_conventional_commits", or remove it.',
+        )
+    return cast("dict[str, Any]", table)
+
+
 def commitizen_config(project: Project) -> BaseConfig:
     """commitizen's configuration from the project's pyproject.toml (defaults without it)."""
+    _commitizen_table(project)
     try:
         data = project.pyproject.read_bytes() if project.pyproject.is_file() else b""
         return TomlConfig(data=data, path=project.pyproject)
@@ -94,8 +110,7 @@ def release_message(project: Project, version: str) -> str:
 
 def tag_format_conflict(project: Project, version: str) -> str | None:
     """A warning when ``[tool.commitizen] tag_format`` names another tag than releasekit."""
-    tool = read_pyproject(project.pyproject).get("tool", {})
-    theirs_format = tool.get("commitizen", {}).get("tag_format") if isinstance(tool, dict) else None
+    theirs_format = _commitizen_table(project).get("tag_format")
     if not isinstance(theirs_format, str):
         return None
     theirs = Template(theirs_format).safe_substitute(version=version)
@@ -174,10 +189,7 @@ def changelog_path(project: Project) -> Path:
     ``.rst``, ``.txt``, then with no suffix) that exists, else CHANGELOG.md (to be created)."""
     if project.settings.changelog_file is not None:
         return project.root / project.settings.changelog_file
-    tool = read_pyproject(project.pyproject).get("tool", {})
-    configured = (
-        tool.get("commitizen", {}).get("changelog_file") if isinstance(tool, dict) else None
-    )
+    configured = _commitizen_table(project).get("changelog_file")
     if configured:
         path = project.root / str(configured)
         if changelog_format(path) is None:
