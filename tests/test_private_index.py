@@ -63,7 +63,15 @@ def test_upload_and_verify_on_a_private_index(
         root, "-s", "verify", "--", "--index", "corp", env={**env, "RELEASEKIT_NO_UV": "1"}
     )
     assert with_pip.returncode == 0, with_pip.stdout
-    for output in (uploaded.stdout, verified.stdout, with_pip.stdout):
+    # The maintenance sessions read the private index with its credentials too.
+    audited = run_nox(root, "-s", "audit", "--", "--index", "corp", env=env)
+    assert audited.returncode != 0, audited.stdout  # 0.1.0 is on the index but not tagged
+    assert "has no release tag" in audited.stdout and "needs credentials" not in audited.stdout
+    shown = run_nox(root, "-s", "status", "--", "--index", "corp", "--json", env=env)
+    assert shown.returncode == 0, shown.stdout
+    assert '"0.1.0"' in shown.stdout
+    outputs = (uploaded.stdout, verified.stdout, with_pip.stdout, audited.stdout, shown.stdout)
+    for output in outputs:
         assert PASSWORD not in output
 
 

@@ -11,6 +11,7 @@ from packaging.version import Version
 from releasekit._git import Repository
 from releasekit._project import Project
 from releasekit._report import get_reporter
+from releasekit.credentials.sources import read_auth
 from releasekit.errors import GitError, UnexplainedReleases
 from releasekit.indexes import PYPI, Index, IndexClient, IndexFile, ProjectPage
 from releasekit.indexes.provenance import read_provenance
@@ -72,7 +73,10 @@ def audit(
         index = project.index(index)
     tagged = tagged_versions(project)
     expected = project.settings.expect_publisher
-    with IndexClient(index) as client, reporter.status(f"Reading {index.display}"):
+    with (
+        IndexClient(index, credentials=read_auth(index, project.name)) as client,
+        reporter.status(f"Reading {index.display}"),
+    ):
         page = client.project_page(project.name)
         unattested = _unattested(client, page, expected, pending) if expected else {}
     versions = page.by_version

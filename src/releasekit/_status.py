@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from releasekit._project import Project
 from releasekit._report import get_reporter
+from releasekit.credentials.sources import read_auth
 from releasekit.errors import IndexUnavailable, ReleasekitError
 from releasekit.indexes import PYPI, TESTPYPI, USER_AGENT, IndexClient, ProjectPage
 from releasekit.indexes.provenance import FileProvenance, read_provenance
@@ -98,7 +99,7 @@ def _index_status(project: Project, name: str, now: datetime, *, quiet: bool) ->
     reading = f"Reading {project.name} on {index.display}"
     try:
         with (
-            IndexClient(index) as client,
+            IndexClient(index, credentials=read_auth(index, project.name)) as client,
             nullcontext() if quiet else get_reporter().status(reading),
         ):
             page = client.project_page(project.name)

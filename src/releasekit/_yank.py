@@ -25,6 +25,7 @@ from releasekit._polling import Backoff, poll
 from releasekit._project import Project, decoded, parse_version
 from releasekit._report import get_reporter
 from releasekit.ci import detect as detect_ci
+from releasekit.credentials.sources import read_auth
 from releasekit.errors import ActionNeeded, ConfigError, UsageError, YankError
 from releasekit.indexes import PYPI, Index, IndexClient, IndexFile
 from releasekit.indexes.yanking import Handover, YankBackend, backend_for
@@ -134,7 +135,7 @@ def yank(
     wanted = parse_version(request.version)
     index = project.index(request.index_name)
     changelog = _changelog_file(project)
-    with IndexClient(index) as client:
+    with IndexClient(index, credentials=read_auth(index, project.name)) as client:
         versions = client.versions(project.name)
         files = versions.get(wanted)
         if files is None:

@@ -323,3 +323,9 @@ def read_credentials(index: Index, project_name: str | None = None) -> Credentia
         return resolve_credentials(index, project_name, trusted_publishing=False)
     except MissingCredentials:
         return None
+
+
+def read_auth(index: Index, project_name: str | None = None) -> tuple[str, str] | None:
+    """:func:`read_credentials` as the (username, password) an index client reads with."""
+    found = read_credentials(index, project_name)
+    return (found.username, found.password) if found else None
