@@ -206,3 +206,28 @@ def test_interrupt_after_the_push_landed_keeps_the_release(
     assert "nothing was undone" in output
     assert TAG in git(root, "tag", "--list")
     assert git(remote, "rev-parse", f"{TAG}^{{commit}}") == git(root, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_command_that_may_prompt_keeps_the_terminal_when_there_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    """git push may ask for a passphrase at the terminal: a new session would have none."""
+    import pty
+
+    from releasekit._process import run
+
+    leader, follower = pty.openpty()
+    stdin = os.fdopen(follower if terminal else os.open(os.devnull, os.O_RDONLY))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    try:
+        session = [sys.executable, "-c", "import os; print(os.getsid(0))"]
+        prompting = run(session, cwd=tmp_path, may_prompt=True)
+        ordinary = run(session, cwd=tmp_path)
+    finally:
+        stdin.close()
+        os.close(leader)
+        if not terminal:
+            os.close(follower)
+    assert (int(prompting.stdout) == os.getsid(0)) is terminal
+    assert int(ordinary.stdout) != os.getsid(0)

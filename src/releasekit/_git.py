@@ -33,6 +33,7 @@ def _git(
     *,
     input: str | None = None,
     errors: str = "strict",
+    may_prompt: bool = False,
 ) -> str:
     """Run ``git args`` in ``cwd``; its stdout (UTF-8), or :class:`GitError` with git's words."""
     try:
@@ -43,6 +44,7 @@ def _git(
             input=input,
             encoding="utf-8",
             errors=errors,
+            may_prompt=may_prompt,
         )
     except OSError as exc:
         raise _cannot_run(exc) from exc
@@ -77,13 +79,18 @@ class Repository:
                 raise
             return None
 
-    def run(self, *args: str, input: str | None = None, errors: str = "strict") -> str:
+    def run(
+        self, *args: str, input: str | None = None, errors: str = "strict", remote: bool = False
+    ) -> str:
         """Run ``git args`` at the repository root; its stdout, or :class:`GitError`.
 
         ``input`` is the command's stdin; ``errors="surrogateescape"`` keeps paths that are
-        not UTF-8 (they round-trip when given back as ``input``).
+        not UTF-8 (they round-trip when given back as ``input``). ``remote``: the command
+        talks to a remote, and may ask at the terminal for a passphrase or a password.
         """
-        return _git(self.root, args, self.environment, input=input, errors=errors)
+        return _git(
+            self.root, args, self.environment, input=input, errors=errors, may_prompt=remote
+        )
 
     def stream(self, *args: str) -> subprocess.Popen[bytes]:
         """Start ``git args`` at the root with byte pipes to its stdin and stdout."""
@@ -127,7 +134,9 @@ class Repository:
 
     def remote_has_tag(self, remote: str, tag: str) -> bool:
         """True when ``remote`` has the tag ``tag`` (asks the remote)."""
-        return bool(self.run("ls-remote", "--tags", remote, f"refs/tags/{tag}").strip())
+        return bool(
+            self.run("ls-remote", "--tags", remote, f"refs/tags/{tag}", remote=True).strip()
+        )
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the repository root, POSIX style (``.`` for the root)."""

@@ -6,7 +6,9 @@ environment, else the one given, either way with every credential removed by nam
 value), and its command is logged (redacted) for the verbose trail. Every child starts in a
 process group of its own; when waiting for it is interrupted (KeyboardInterrupt, or SIGTERM
 turned into SystemExit), the whole group is killed and reaped before the interrupt goes on,
-so no backend, hook or installer outlives releasekit.
+so no backend, hook or installer outlives releasekit. The one exception is a command that
+may ask at the terminal (``git push`` wanting an SSH passphrase or a password): where this
+process has a terminal, it stays in this process's session so that it can ask.
 """
 
 from __future__ import annotations
@@ -48,9 +50,15 @@ def _log_command(command: Sequence[str] | str, cwd: Path) -> None:
     _log.debug("$ %s  (in %s)", shown, cwd)
 
 
-def stop_group(process: subprocess.Popen[Any]) -> None:
-    """Kill ``process`` and every process in its group (its children), then reap it."""
-    if sys.platform == "win32":
+def stop_group(process: subprocess.Popen[Any], *, own_group: bool = True) -> None:
+    """Kill ``process`` and every process in its group (its children), then reap it.
+
+    ``own_group=False``: the child shares this process's group, so only it is killed.
+    """
+    if not own_group:
+        with suppress(OSError):
+            process.kill()
+    elif sys.platform == "win32":
         with suppress(OSError):
             process.send_signal(signal.CTRL_BREAK_EVENT)
         with suppress(OSError):
@@ -71,6 +79,7 @@ def run(
     shell: bool = False,
     encoding: str | None = None,
     errors: str | None = None,
+    may_prompt: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``command`` in ``cwd`` and wait for it; its output is captured as text.
 
@@ -79,8 +88,11 @@ def run(
     command line through the shell (the project's own smoke commands). Never raises for an
     exit status: the caller reads ``returncode``. An :class:`OSError` (no such program)
     passes through. An interrupt while it runs kills the child's process group first.
+    ``may_prompt``: the child may ask the user at the terminal, so when there is one it stays
+    in this session (a new session has no terminal to ask at).
     """
     _log_command(command, cwd)
+    own_group = not (may_prompt and _has_terminal())
     with subprocess.Popen(
         command,
         cwd=cwd,
@@ -92,14 +104,22 @@ def run(
         text=True,
         encoding=encoding,
         errors=errors,
-        **_OWN_GROUP,
+        **(_OWN_GROUP if own_group else {}),
     ) as process:
         try:
             stdout, stderr = process.communicate(input)
         except BaseException:
-            stop_group(process)
+            stop_group(process, own_group=own_group)
             raise
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _has_terminal() -> bool:
+    stdin = sys.stdin
+    try:
+        return stdin is not None and stdin.isatty()
+    except ValueError:  # closed
+        return False
 
 
 def start(

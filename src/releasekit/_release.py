@@ -102,6 +102,7 @@ def apply(plan: ReleasePlan, repository: Repository) -> str:
                     plan.remote,
                     f"{branch}:{branch}",
                     f"refs/tags/{plan.tag}:refs/tags/{plan.tag}",
+                    remote=True,
                 )
                 pushed = True
             return repository.head()
