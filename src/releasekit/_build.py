@@ -24,8 +24,10 @@ from releasekit.errors import BuildError, GitError
 _log = logging.getLogger(__name__)
 
 
-def build_command(source: Path, outdir: Path) -> list[str]:
-    """The command that builds ``source`` into ``outdir``: sdist first, then the wheel from it."""
+def build_command(source: Path, outdir: Path, *, sdist_only: bool = False) -> list[str]:
+    """The command that builds ``source`` into ``outdir``: sdist first, then the wheel from it
+    (not with ``sdist_only``)."""
+    only = ["--sdist"] if sdist_only else []
     uv = find_uv()
     if uv:
         return [
@@ -36,9 +38,10 @@ def build_command(source: Path, outdir: Path) -> list[str]:
             sys.executable,
             "--out-dir",
             str(outdir),
+            *only,
             str(source),
         ]
-    return [sys.executable, "-m", "build", "--outdir", str(outdir), str(source)]
+    return [sys.executable, "-m", "build", "--outdir", str(outdir), *only, str(source)]
 
 
 def build_environ(project: Project) -> dict[str, str]:
@@ -85,8 +88,9 @@ def _check_built_version(project: Project, built: list[Path]) -> None:
         )
 
 
-def build(project: Project) -> list[Distribution]:
-    """Build ``project`` and return its sdist and wheel, now in the dist dir.
+def build(project: Project, *, sdist_only: bool = False) -> list[Distribution]:
+    """Build ``project`` and return its sdist and wheel (only the sdist with ``sdist_only``:
+    a compiled project's wheels are cibuildwheel's), now in the dist dir.
 
     The build happens in a temporary directory; only when it succeeds are this project's
     stale files removed from the dist dir and the new ones moved in, so a failed build
@@ -97,7 +101,7 @@ def build(project: Project) -> list[Distribution]:
     leftovers_before = build_leftovers(project.root)
     with tempfile.TemporaryDirectory(prefix="releasekit-build-") as tmp:
         outdir = Path(tmp)
-        command = build_command(project.root, outdir)
+        command = build_command(project.root, outdir, sdist_only=sdist_only)
         front_end = "uv build" if "build" in command[1:2] else "python -m build"
         started = time.perf_counter()
         environ = {**build_environ(project), **version_override_env(project)}

@@ -13,6 +13,7 @@ from typing import Any
 from packaging.version import Version
 
 from releasekit._distributions import Distribution, find_distributions
+from releasekit._platforms import missing_platform_problem
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit._stamp import stamp_of
@@ -126,8 +127,9 @@ def check(
     bounds, metadata, filenames, platform tags, licence files, classifiers, entry points;
     ``refuse_platform_tags=False`` downgrades refused platform tags to a warning); one sdist
     per version; twine's strict metadata and README rendering check; filename against the
-    project (name and version); one sdist and one wheel; one version only; version files
-    agreeing with the project version; file sizes under the index limit; in a CI job
+    project (name and version); one sdist and one wheel; for a compiled project, a wheel
+    of every expected platform family (:mod:`releasekit._platforms`); one version only;
+    version files agreeing with the project version; file sizes under the index limit; in a CI job
     started by a release tag of this project, the version the tag names. Files stamped by
     ``build --version``/``--dev`` are checked against their stamped version when they are a
     stamp of this tree (see :func:`releasekit._stamp.stamp_of`).
@@ -148,6 +150,10 @@ def check(
     for kind in ("sdist", "wheel"):
         if kind not in kinds:
             problems.append(f"no {kind} of {project.name} in {dists[0].path.parent}.")
+    if missing := missing_platform_problem(
+        project, dists, refuse_platform_tags=refuse_platform_tags
+    ):
+        problems.append(missing)
     sdists = Counter(d.version for d in dists if d.kind == "sdist")
     problems += [
         f"{count} sdists of version {version}; PyPI takes only one sdist per release: "

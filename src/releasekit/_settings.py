@@ -18,6 +18,10 @@ DEFAULT_MAX_FILE_SIZE_MB = 100
 DEFAULT_TAG_FORMAT = "{name}-v{version}"
 Attestations = Literal["auto", "always", "never"]
 ATTESTATIONS: tuple[Attestations, ...] = get_args(Attestations)
+#: The platform families a compiled project's wheels are built for: the ``wheel-platforms``
+#: setting names some of them, and ``init_ci`` writes a cibuildwheel job for each.
+WheelPlatform = Literal["manylinux", "musllinux", "macos", "windows"]
+WHEEL_PLATFORMS: tuple[WheelPlatform, ...] = get_args(WheelPlatform)
 _PUBLISHER = re.compile(r"github:[\w.-]+/[\w.-]+|gitlab:[\w.-]+(?:/[\w.-]+)+")
 _AUDIENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
 _CHANGELOG_SUFFIXES = (".md", ".markdown", ".rst")
@@ -57,6 +61,7 @@ class Settings:
     changelog_file: str | None = None
     attestations: Attestations = "auto"
     expect_publisher: str | None = None
+    wheel_platforms: tuple[WheelPlatform, ...] | None = None
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], source: str) -> Settings:
@@ -83,6 +88,7 @@ class Settings:
             changelog_file=_typed(table, "changelog-file", str, None),
             attestations=_attestations(_typed(table, "attestations", str, defaults.attestations)),
             expect_publisher=_typed(table, "expect-publisher", str, None),
+            wheel_platforms=_wheel_platforms(_strings(table, "wheel-platforms")),
         )
         if settings.tag_format is not None:
             _check_tag_format(settings.tag_format)
@@ -189,6 +195,21 @@ def _attestations(value: str) -> Attestations:
         why="It says when releasekit signs and uploads PEP 740 attestations.",
         fix='Use "auto" (when a trusted-publishing identity exists), "always" or "never".',
     )
+
+
+def _wheel_platforms(values: tuple[str, ...] | None) -> tuple[WheelPlatform, ...] | None:
+    if values is None:
+        return None
+    known = {platform: platform for platform in WHEEL_PLATFORMS}
+    unknown = [value for value in values if value not in known]
+    if unknown:
+        raise ConfigError(
+            f"[tool.releasekit] wheel-platforms names {', '.join(map(repr, unknown))}, not a "
+            "platform family releasekit knows.",
+            why="check_dist wants a wheel of each family named; init_ci builds them.",
+            fix=f"Name some of: {', '.join(WHEEL_PLATFORMS)} (or [] for no platform wheels).",
+        )
+    return tuple(known[platform] for platform in WHEEL_PLATFORMS if platform in values)
 
 
 def _check_tag_format(fmt: str) -> None:

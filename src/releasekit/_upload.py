@@ -70,7 +70,8 @@ def upload(
     signer: Signer | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[UploadResult]:
-    """Upload every file of ``project`` in the dist dir to ``index`` (a name or an Index).
+    """Upload every file of ``project`` in the dist dir to ``index`` (a name or an Index):
+    the wheels first, the sdist last.
 
     ``credentials`` default to :func:`resolve_credentials` for the index; either way they
     are checked offline (instance, scope, expiry) before any request. PEP 740 attestations
@@ -117,7 +118,9 @@ def upload(
         )
         sender = _Sender(index, credentials, policy, timeout, clock)
         try:
-            for dist in dists:
+            # Wheels first, the sdist last: an interrupted upload never leaves a version
+            # with only its sdist, which would make every installer build from source.
+            for dist in sorted(dists, key=lambda d: d.kind == "sdist"):
                 if present.get(dist.filename) == dist.sha256:
                     _log.debug(
                         "skip %s: %s lists it with sha256 %s, the same as the local file",

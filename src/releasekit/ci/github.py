@@ -13,11 +13,28 @@ from urllib.parse import quote
 
 from releasekit import __version__
 from releasekit._project import Project
+from releasekit._settings import WheelPlatform
 from releasekit.ci.releases import ForgeRelease, ReleaseAPI, json_list, json_object
-from releasekit.ci.workflow import render, workflow_values
+from releasekit.ci.workflow import (
+    CIBUILDWHEEL_COMMIT,
+    CIBUILDWHEEL_VERSION,
+    render,
+    replace_job,
+    runners_for,
+    wheel_platforms,
+    workflow_values,
+)
 from releasekit.errors import ForgeError, UsageError
 
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
+#: The runners whose wheels make up each platform family (x86-64 and arm64 Linux; the
+#: latest macOS, arm64, where cibuildwheel also builds x86-64 and universal2; Windows).
+WHEEL_RUNNERS: Mapping[WheelPlatform, tuple[str, ...]] = {
+    "manylinux": ("ubuntu-latest", "ubuntu-24.04-arm"),
+    "musllinux": ("ubuntu-latest", "ubuntu-24.04-arm"),
+    "macos": ("macos-latest",),
+    "windows": ("windows-latest",),
+}
 
 
 def workflow_text(
@@ -35,6 +52,10 @@ def workflow_text(
     adds ``--package "$PACKAGE"`` to every session; ``workflow_file`` is the workflow's file
     name (its manual release job starts it again for the new tag). Every value is validated
     and quoted; ``run:`` lines see values only through environment variables.
+
+    For a compiled project (:func:`~releasekit.ci.workflow.wheel_platforms`) the ``build``
+    job becomes ``templates/wheels.yml``: the sdist, a cibuildwheel job per runner, and a
+    ``build`` job that gathers them all into the dist dir and runs check_dist.
     """
     if not _REPOSITORY.fullmatch(repository):
         raise UsageError(
@@ -55,7 +76,18 @@ def workflow_text(
         "PACKAGE_ARG": package,
         "POSARGS": f" --{package}" if package else "",
     }
-    return render("publish.yml", values)
+    text = render("publish.yml", values)
+    families = wheel_platforms(project).families
+    if not families:
+        return text
+    values |= {
+        "WHEEL_PLATFORMS": ", ".join(families),
+        "WHEEL_RUNNERS": json.dumps(runners_for(families, WHEEL_RUNNERS)),
+        "SDIST_GLOB": json.dumps(f"{checked.dist_dir}/*.tar.gz"),
+        "CIBUILDWHEEL_COMMIT": CIBUILDWHEEL_COMMIT,
+        "CIBUILDWHEEL_VERSION": CIBUILDWHEEL_VERSION,
+    }
+    return replace_job(text, "  build:", "  testpypi:", render("wheels.yml", values))
 
 
 def step_output(name: str, value: str, environ: Mapping[str, str] | None = None) -> bool:

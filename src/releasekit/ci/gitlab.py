@@ -11,8 +11,16 @@ from urllib.parse import quote, urlsplit
 
 from releasekit import __version__
 from releasekit._project import Project
+from releasekit._report import get_reporter
+from releasekit._settings import WheelPlatform
 from releasekit.ci.releases import ForgeRelease, ReleaseAPI, json_list, json_object
-from releasekit.ci.workflow import render, workflow_values
+from releasekit.ci.workflow import (
+    CIBUILDWHEEL_VERSION,
+    render,
+    replace_job,
+    wheel_platforms,
+    workflow_values,
+)
 from releasekit.errors import ForgeError, UsageError
 from releasekit.indexes.endpoints import PYPI, TESTPYPI, public_upload_urls, web_root
 
@@ -22,6 +30,10 @@ _PROJECT_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9
 _NOT_IN_VARIABLE = re.compile(r"[^A-Z0-9_]|^[^A-Z_]")
 #: Sigstore's audience, for the identity token that signs attestations.
 SIGSTORE_AUDIENCE = "sigstore"
+#: The platform families the pipeline's own wheel job builds (on a Linux runner, in docker).
+GITLAB_WHEEL_PLATFORMS: tuple[WheelPlatform, ...] = ("manylinux", "musllinux")
+#: The image of the wheel job (the docker CLI) and the docker daemon beside it.
+_DOCKER = ("docker:28", "docker:28-dind")
 
 
 def oidc_audience(index: str) -> str:
@@ -55,6 +67,10 @@ def pipeline_text(project: Project, repository: str, root: Path, *, monorepo: bo
     to publish; ``root`` is the repository's top directory; ``monorepo`` suffixes every job
     with the package name and adds ``--package "$PACKAGE"`` to every session. Every value is
     validated and quoted, and reaches ``script:`` only as a variable.
+
+    For a compiled project the build job becomes ``templates/gitlab-wheels.yml``: the sdist,
+    cibuildwheel's Linux wheels in docker, and a ``build`` job that gathers them and runs
+    check_dist; families that need macOS or Windows runners are warned about.
     """
     if not _PROJECT_PATH.fullmatch(repository) or ".." in repository:
         raise UsageError(
@@ -82,7 +98,28 @@ def pipeline_text(project: Project, repository: str, root: Path, *, monorepo: bo
         "TESTPYPI_ID_TOKEN": id_token_variable(audiences[TESTPYPI]),
         "TESTPYPI_AUDIENCE": json.dumps(audiences[TESTPYPI]),
     }
-    return render("gitlab-ci.yml", values)
+    text = render("gitlab-ci.yml", values)
+    families = wheel_platforms(project).families
+    if not families:
+        return text
+    values |= {
+        "WHEEL_PLATFORMS": ", ".join(families),
+        "WHEEL_GLOB": json.dumps(f"{checked.dist_dir}/*.whl"),
+        "CIBUILDWHEEL": f"cibuildwheel=={CIBUILDWHEEL_VERSION}",
+        "DOCKER_IMAGE": _DOCKER[0],
+        "DOCKER_DAEMON": _DOCKER[1],
+    }
+    elsewhere = [family for family in families if family not in GITLAB_WHEEL_PLATFORMS]
+    if elsewhere:
+        get_reporter().warn(
+            f"{project.name} expects wheels for {', '.join(elsewhere)} too (wheel-platforms), "
+            "which this pipeline cannot build on GitLab's Linux runners: its check_dist will "
+            "refuse the set until a job on a runner of those systems adds them (see the "
+            "comment above its `build` job), or until [tool.releasekit] wheel-platforms "
+            'lists only the platforms you ship, e.g. ["manylinux", "musllinux"].'
+        )
+    wheels = render("gitlab-wheels.yml", values)
+    return replace_job(text, f"build{values['SUFFIX']}:", f"testpypi{values['SUFFIX']}:", wheels)
 
 
 class GitLabReleases(ReleaseAPI):

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from releasekit._platforms import ExpectedPlatforms, expected_platforms
 from releasekit._project import Project
+from releasekit._settings import WheelPlatform
 from releasekit.errors import ConfigError, UsageError
 
 _PEP508_NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
@@ -77,3 +79,32 @@ def write_workflow(path: Path, text: str, *, force: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# --- compiled projects: the wheel jobs -----------------------------------------------------
+
+#: cibuildwheel's release the generated jobs run, and (GitHub) its action's commit.
+CIBUILDWHEEL_VERSION = "4.2.0"
+CIBUILDWHEEL_COMMIT = "1828c10ab37f080699c7b81cea34097c684a7074"
+
+
+def wheel_platforms(project: Project) -> ExpectedPlatforms:
+    """The platform families the CI file builds wheels for: none for a pure project; else
+    ``wheel-platforms``, or every family (what check_dist expects of the gathered files)."""
+    built = project.dist_dir.glob("*.whl") if project.dist_dir.is_dir() else ()
+    return expected_platforms(project, [path.name for path in built])
+
+
+def runners_for(
+    families: tuple[WheelPlatform, ...], runners: Mapping[WheelPlatform, tuple[str, ...]]
+) -> list[str]:
+    """The runners (or images) that build ``families``, each once, in the order given."""
+    return list(dict.fromkeys(runner for family in families for runner in runners[family]))
+
+
+def replace_job(text: str, job: str, next_job: str, replacement: str) -> str:
+    """``text`` with the block from the line ``job`` up to the line ``next_job`` (both whole
+    lines, with their indentation) replaced by ``replacement``."""
+    start = text.index(f"\n{job}\n") + 1
+    end = text.index(f"\n{next_job}\n", start) + 1
+    return text[:start] + replacement + text[end:]

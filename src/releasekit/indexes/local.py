@@ -123,12 +123,14 @@ def attestations_problem(field: bytes, filename: str, content: bytes) -> str | N
 class _PyPIRules:
     """WSGI middleware: an authenticated upload PyPI would refuse gets PyPI's 400 before
     pypiserver sees it (others go on to pypiserver, which answers 401 or 403 as PyPI does).
-    Attestations accepted with a file are kept in ``attestations`` (filename to JSON list)."""
+    Attestations accepted with a file are kept in ``attestations`` (filename to JSON list);
+    ``received`` lists the files pypiserver stored, in the order it stored them."""
 
     def __init__(self, app: Any, packages: Path, username: str, token: str) -> None:
         self.app = app
         self.packages = packages
         self.attestations: dict[str, list[Any]] = {}
+        self.received: list[str] = []
         self.authorization = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -155,6 +157,10 @@ class _PyPIRules:
                 return [refusal.encode()]
             if attested and not (self.packages / name).exists():
                 self.attestations[name] = json.loads(attested[1])
+            answer = self.app(environ, start_response)
+            if (self.packages / name).is_file() and name not in self.received:
+                self.received.append(name)
+            return answer
         return self.app(environ, start_response)
 
     def _refusal(self, filename: str, content: bytes) -> str | None:
@@ -265,6 +271,11 @@ class LocalIndex:
     def attestations(self) -> dict[str, list[Any]]:
         """The attestations taken with each file (with ``pypi_rules``; else none)."""
         return dict(self._rules.attestations) if self._rules is not None else {}
+
+    @property
+    def received(self) -> list[str]:
+        """The files this server stored, in the order it stored them (with ``pypi_rules``)."""
+        return list(self._rules.received) if self._rules is not None else []
 
     @property
     def minted(self) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import os
+from contextlib import nullcontext, suppress
 from pathlib import Path
 
 import nox
@@ -21,7 +22,9 @@ from releasekit.nox._arguments import (
 
 
 def _build(session: nox.Session, overrides: Overrides) -> None:
-    """Build the sdist and wheel into the dist dir; prints each file's size and sha256."""
+    """Build the sdist and wheel into the dist dir; prints each file's size and sha256.
+
+    In GitHub Actions, the step output ``sdist`` names the sdist (one project built)."""
     from releasekit._build import build
     from releasekit._lock import checkout_lock
     from releasekit._stamp import build_version, stamped
@@ -29,15 +32,29 @@ def _build(session: nox.Session, overrides: Overrides) -> None:
     parser = arguments(session, "Build the sdist and the wheel.")
     parser.add_argument("--version", help="stamp this version for this build only")
     parser.add_argument("--dev", action="store_true", help="stamp a unique dev release")
+    parser.add_argument(
+        "--sdist", action="store_true", help="build the sdist only (cibuildwheel builds wheels)"
+    )
     args = parser.parse_args(session.posargs)
+
+    sdists: list[Path] = []
 
     def build_one(project: Project) -> None:
         with stamped(project, build_version(project, args.version, args.dev)) as stamp:
-            build(stamp)
+            built = build(stamp, sdist_only=args.sdist)
+            sdists.extend(d.path for d in built if d.kind == "sdist")
 
     stamping = args.version is not None or args.dev
     with checkout_lock(Path.cwd(), "build --version") if stamping else nullcontext():
         for_each(projects(args, overrides), build_one)  # loaded under the lock: not stamped
+    if len(sdists) == 1 and os.environ.get("GITHUB_OUTPUT"):
+        from releasekit.ci.github import step_output
+
+        # The wheel jobs init_ci writes for a compiled project build from this sdist.
+        sdist = sdists[0].resolve()
+        with suppress(ValueError):  # elsewhere than under the working directory
+            sdist = sdist.relative_to(Path.cwd().resolve())
+        step_output("sdist", sdist.as_posix())
 
 
 def _check_dist(session: nox.Session, overrides: Overrides) -> None:
