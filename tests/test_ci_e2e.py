@@ -22,7 +22,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from provenance_index import Project as Page
 from releasekit._distributions import find_distributions
 from releasekit._report import set_reporter
 from releasekit.credentials.signing import LocalTestSigner, signing_with
+from releasekit.credentials.trusted import SIGSTORE_AUDIENCE, _claims, identity_token
 from releasekit.indexes.provenance import LocalTrust, trusting
 
 pytestmark = pytest.mark.slow
@@ -186,6 +187,24 @@ def mallory_upload(signer: LocalTestSigner, tmp_path: Path) -> Hosted:
     return Hosted(path.name, path.read_bytes(), provenance)
 
 
+class LocalFulcio:
+    """Signs as :class:`SigstoreSigner` does, from the job's own identity token for the
+    audience ``sigstore``, but with a local key: its certificate carries what Fulcio would
+    certify from that token's claims (repository, workflow, ref, issuer)."""
+
+    kind = LocalTestSigner.kind
+
+    def __init__(self) -> None:
+        self.certificates: list[bytes] = []
+
+    def sign(self, files: Sequence[Path]) -> list[dict[str, Any]]:
+        token = identity_token(SIGSTORE_AUDIENCE, what="signing attestations")
+        assert token is not None
+        signer = LocalTestSigner(claims=_claims(token))
+        self.certificates.append(signer.certificate)
+        return signer.sign(files)
+
+
 # --- running nox as the CI file says -------------------------------------------------------
 
 
@@ -323,23 +342,23 @@ def test_github_workflow_publishes_with_provenance_end_to_end(
     assert workflow["jobs"]["publish-release"]["needs"] == "verify-pypi"
     with serve_issuer(GITHUB_CLAIMS, request_token=REQUEST_TOKEN) as issuer:
         ci_run.secrets["jwt"] = jwt({**GITHUB_CLAIMS, "aud": "pypi"})
-        # Fulcio would certify the job's identity; the local key's certificate says the same.
-        signer = LocalTestSigner(claims=GITHUB_CLAIMS)
-        trust = LocalTrust(signer.certificate, ci_run.mallory)
-        with signing_with(signer), trusting(trust):
-            jobs = {}
-            for name in ("pypi", "verify-pypi", "publish-release"):
-                args, env = github_job(workflow, name, issuer)
-                jobs[name] = (args, {**env, "GITHUB_API_URL": ci_run.forge.url})
-            assert jobs["pypi"][0] == ["-s", "check_dist", "upload_pypi"]
+        ci_run.secrets["sigstore-jwt"] = jwt({**GITHUB_CLAIMS, "aud": "sigstore"})
+        jobs = {}
+        for name in ("pypi", "verify-pypi", "publish-release"):
+            args, env = github_job(workflow, name, issuer)
+            jobs[name] = (args, {**env, "GITHUB_API_URL": ci_run.forge.url})
+        assert jobs["pypi"][0] == ["-s", "check_dist", "upload_pypi"]
 
+        fulcio = LocalFulcio()
+        with signing_with(fulcio):
             out = ci_run.job(monkeypatch, *jobs["pypi"])
-            assert issuer.audiences == ["pypi"]
-            assert "Signed 2 attestation(s) with a local test key (not Sigstore)" in out
-            assert [c["repository"] for c in ci_run.index.minted.values()] == ["acme/sample-pkg"]
-            dists = {d.filename for d in find_distributions(ci_run.root / "dist")}
-            assert dists <= {name for name, prov in uploaded(ci_run).items() if prov}
+        assert issuer.audiences == ["pypi", "sigstore"]  # the index's, then Sigstore's
+        assert "Signed 2 attestation(s) with a local test key (not Sigstore)" in out
+        assert [c["repository"] for c in ci_run.index.minted.values()] == ["acme/sample-pkg"]
+        dists = {d.filename for d in find_distributions(ci_run.root / "dist")}
+        assert dists <= {name for name, prov in uploaded(ci_run).items() if prov}
 
+        with trusting(LocalTrust(*fulcio.certificates, ci_run.mallory)):
             out = ci_run.job(monkeypatch, *jobs["verify-pypi"])
             line = (
                 "GitHub acme/sample-pkg, workflow publish.yml, environment pypi "
@@ -388,13 +407,12 @@ def test_gitlab_pipeline_publishes_with_provenance_end_to_end(
         ci_run.secrets.update({f"{name}-{k}": v for k, v in env.items() if k.endswith("_TOKEN")})
     assert pipeline["gitlab-release"]["needs"][-1] == "verify-pypi"
     assert set(pipeline["pypi"]["id_tokens"]) == {"PYPI_ID_TOKEN", "SIGSTORE_ID_TOKEN"}
-    signer = LocalTestSigner(claims=GITLAB_CLAIMS)
-    trust = LocalTrust(signer.certificate, ci_run.mallory)
-    with signing_with(signer), trusting(trust):
+    fulcio = LocalFulcio()
+    with signing_with(fulcio):
         out = ci_run.job(monkeypatch, *jobs["pypi"])
-        assert "Signed 2 attestation(s) with a local test key (not Sigstore)" in out
-        assert [c["project_path"] for c in ci_run.index.minted.values()] == ["acme/sample-pkg"]
-
+    assert "Signed 2 attestation(s) with a local test key (not Sigstore)" in out
+    assert [c["project_path"] for c in ci_run.index.minted.values()] == ["acme/sample-pkg"]
+    with trusting(LocalTrust(*fulcio.certificates, ci_run.mallory)):
         out = ci_run.job(monkeypatch, *jobs["verify-pypi"])
         line = (
             "GitLab acme/sample-pkg, workflow .gitlab-ci.yml, environment pypi "
