@@ -5,7 +5,8 @@ Sigstore, from the CI's identity token for the audience ``sigstore`` (its transp
 public and permanent: only real uploads use it). :class:`LocalTestSigner` signs with a
 throwaway local key and a self-signed certificate: the same attestation structure, checked
 by the same models, trusted by nobody but a :class:`~releasekit.indexes.provenance.LocalTrust`
-given it through the Python API; rehearsals and tests use it (:func:`signing_with`).
+given it through the Python API; rehearsals use it, and tests (also for a whole block of
+sessions, with :func:`signing_with`).
 ``pypi-attestations`` and ``sigstore`` are imported only when attestations are made or read.
 """
 
