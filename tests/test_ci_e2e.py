@@ -157,7 +157,7 @@ class Run:
 
 
 @pytest.fixture
-def ci_run(repository: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Run]:
+def ci_run(repository: Path, tmp_path: Path) -> Iterator[Run]:
     """A private checkout, a stand-in PyPI with trusted publishing for ``pypi`` holding a
     0.0.9 another repository uploaded, and a stand-in forge."""
     root = tmp_path / "checkout"
@@ -172,7 +172,6 @@ def ci_run(repository: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) 
         run = Run(root, index, forge, secrets={"forge": FORGE_TOKEN, "request": REQUEST_TOKEN})
         mallory = LocalTestSigner(claims=MALLORY_CLAIMS)
         index.projects["sample-pkg"] = Page([mallory_upload(mallory, tmp_path)])
-        run.secrets["mallory-jwt"] = jwt({**MALLORY_CLAIMS, "aud": "pypi"})
         run.mallory = mallory.certificate
         yield run
     set_reporter(None)
