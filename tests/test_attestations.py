@@ -8,15 +8,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import threading
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from provenance_index import Issuer, jwt, serve_issuer
 from releasekit._distributions import find_distributions
 from releasekit._project import Project
 from releasekit._report import Reporter, captured, set_reporter
@@ -47,45 +45,10 @@ GITLAB_CLAIMS = {
 }
 
 
-def jwt(claims: dict[str, Any]) -> str:
-    def b64(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    return f"{b64({'alg': 'none'})}.{b64(claims)}.c2lnbmF0dXJl"
-
-
-@dataclasses.dataclass
-class Issuer:
-    """GitHub's OIDC token service, standing in: a token for whatever audience is asked."""
-
-    url: str = ""
-    audiences: list[str] = dataclasses.field(default_factory=list)
-
-
 @pytest.fixture
 def issuer() -> Iterator[Issuer]:
-    state = Issuer()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            assert self.headers["Authorization"] == "bearer request-token"
-            audience = parse_qs(urlsplit(self.path).query)["audience"][0]
-            state.audiences.append(audience)
-            body = json.dumps({"value": jwt({**GITHUB_CLAIMS, "aud": audience})}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/token?api-version=2.0"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve_issuer(GITHUB_CLAIMS) as state:
+        yield state
 
 
 @pytest.fixture(autouse=True)

@@ -26,9 +26,10 @@ from releasekit._distributions import Distribution, find_distributions
 from releasekit._project import Project
 from releasekit._report import captured
 from releasekit._verify import check_publishers, verify
+from releasekit.credentials.signing import LocalTestSigner
 from releasekit.errors import UnexplainedReleases, VerifyError
 from releasekit.indexes import parse_project_page
-from releasekit.indexes.provenance import check_provenance
+from releasekit.indexes.provenance import LocalTrust, check_provenance, trusting
 
 TRAIL_OF_BITS = "github:trailofbits/pypi-attestations"
 SHA = {name: hashlib.sha256((DATA / name).read_bytes()).hexdigest() for name in [GITHUB_SDIST]}
@@ -163,6 +164,69 @@ def test_missing_and_malformed_provenance_are_explained() -> None:
     )
     bad = check_provenance(GITHUB_SDIST, SHA[GITHUB_SDIST], '{"version": 1}')
     assert "not a PEP 740 object" in str(bad.problem)
+
+
+# -- the local trust of rehearsals and tests -----------------------------------------------
+
+LOCAL_CLAIMS = {
+    "iss": "https://token.actions.githubusercontent.com",
+    "repository": "acme/pkg",
+    "job_workflow_ref": "acme/pkg/.github/workflows/publish.yml@refs/tags/v1",
+    "workflow_ref": "acme/pkg/.github/workflows/publish.yml@refs/tags/v1",
+    "ref": "refs/tags/v1",
+    "sha": "a" * 40,
+}
+
+
+def locally_signed(tmp_path: Path, signer: LocalTestSigner, repository: str) -> tuple[str, str]:
+    """A file's sha256 and a provenance object naming ``repository``, signed by ``signer``."""
+    path = tmp_path / "pkg-1.tar.gz"
+    path.write_bytes(b"pkg 1")
+    publisher = {"kind": "GitHub", "repository": repository, "workflow": "publish.yml"}
+    bundle = {"publisher": publisher, "attestations": signer.sign([path])}
+    provenance = json.dumps({"version": 1, "attestation_bundles": [bundle]})
+    return hashlib.sha256(b"pkg 1").hexdigest(), provenance
+
+
+def test_local_trust_checks_key_signature_subject_and_the_certificates_publisher(
+    tmp_path: Path,
+) -> None:
+    signer = LocalTestSigner(claims=LOCAL_CLAIMS)
+    sha, provenance = locally_signed(tmp_path, signer, "acme/pkg")
+    trust = LocalTrust(signer.certificate)
+    found = check_provenance("pkg-1.tar.gz", sha, provenance, trust)
+    assert found.describe() == (
+        "GitHub acme/pkg, workflow publish.yml (verified with a local test key, not Sigstore)"
+    )
+    # the index names another publisher than the certificate (Fulcio extensions) says
+    _, claimed = locally_signed(tmp_path, signer, "acme/other")
+    other = check_provenance("pkg-1.tar.gz", sha, claimed, trust)
+    assert not other.verified
+    assert "https://github.com/acme/pkg, expected https://github.com/acme/other" in str(
+        other.problem
+    )
+    # another key, other bytes, a changed statement
+    assert "not one of the trusted" in str(
+        check_provenance("pkg-1.tar.gz", sha, provenance, LocalTrust()).problem
+    )
+    assert "subject" in str(check_provenance("pkg-1.tar.gz", "0" * 64, provenance, trust).problem)
+    forged = json.loads(provenance)
+    envelope = forged["attestation_bundles"][0]["attestations"][0]["envelope"]
+    envelope["signature"] = envelope["signature"][:-8] + "AAAAAAA="
+    assert not check_provenance("pkg-1.tar.gz", sha, json.dumps(forged), trust).verified
+
+
+def test_production_verification_trusts_no_local_key_outside_a_trusting_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signer = LocalTestSigner(claims=LOCAL_CLAIMS)
+    sha, provenance = locally_signed(tmp_path, signer, "acme/pkg")
+    monkeypatch.setenv("RELEASEKIT_TRUST", signer.certificate.hex())  # no such switch exists
+    found = check_provenance("pkg-1.tar.gz", sha, provenance)
+    assert not found.verified  # Sigstore's trust root: a self-signed certificate is refused
+    with trusting(LocalTrust(signer.certificate)):
+        assert check_provenance("pkg-1.tar.gz", sha, provenance).verified
+    assert not check_provenance("pkg-1.tar.gz", sha, provenance).verified
 
 
 # -- verify --------------------------------------------------------------------------------

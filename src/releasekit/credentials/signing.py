@@ -4,8 +4,10 @@ A :class:`Signer` turns files into attestation objects. :class:`SigstoreSigner` 
 Sigstore, from the CI's identity token for the audience ``sigstore`` (its transparency log is
 public and permanent: only real uploads use it). :class:`LocalTestSigner` signs with a
 throwaway local key and a self-signed certificate: the same attestation structure, checked
-by the same models, trusted by nobody; rehearsals and tests use it. ``pypi-attestations`` and
-``sigstore`` are imported only when attestations are made or read.
+by the same models, trusted by nobody but a :class:`~releasekit.indexes.provenance.LocalTrust`
+given it through the Python API; rehearsals use it, and tests (also for a whole block of
+sessions, with :func:`signing_with`).
+``pypi-attestations`` and ``sigstore`` are imported only when attestations are made or read.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import datetime
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +37,9 @@ if TYPE_CHECKING:
 #: The in-toto statement type and DSSE payload type of every PEP 740 attestation.
 _STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 _PAYLOAD_TYPE = "application/vnd.in-toto+json"
+#: Fulcio's certificate extensions: OIDC issuer (v2), build signer URI, source repository URI,
+#: digest and ref, build config URI (OIDs 1.3.6.1.4.1.57264.1.N).
+_FULCIO = "1.3.6.1.4.1.57264.1."
 
 
 class Signer(Protocol):
@@ -91,20 +98,25 @@ class LocalTestSigner:
 
     Its attestations have PEP 740's exact structure, so an index's models accept them and
     their signatures verify against the certificate inside; no trust root vouches for them.
+    With ``claims`` (a CI identity token's), the certificate carries the extensions Fulcio
+    would derive from them (issuer, source repository, ref, build config), so a publisher
+    check reads the same fields as in a Sigstore certificate.
     """
 
     kind = "a local test key (not Sigstore)"
 
-    def __init__(self, identity: str = "releasekit-rehearsal") -> None:
+    def __init__(
+        self, identity: str = "releasekit-rehearsal", claims: Mapping[str, Any] | None = None
+    ) -> None:
         from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
 
         self._key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity)])
         now = datetime.datetime.now(datetime.timezone.utc)
-        self._certificate = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(name)
             .issuer_name(name)
@@ -112,7 +124,12 @@ class LocalTestSigner:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=1))
             .not_valid_after(now + datetime.timedelta(minutes=10))
-            .sign(self._key, hashes.SHA256())
+        )
+        for number, value in fulcio_extensions(claims or {}).items():
+            oid = x509.ObjectIdentifier(_FULCIO + number)
+            builder = builder.add_extension(x509.UnrecognizedExtension(oid, _utf8(value)), False)
+        self.certificate = builder.sign(self._key, hashes.SHA256()).public_bytes(
+            serialization.Encoding.DER
         )
 
     def sign(self, files: Sequence[Path]) -> list[dict[str, Any]]:
@@ -120,7 +137,7 @@ class LocalTestSigner:
         return [self._attest(path) for path in files]
 
     def _attest(self, path: Path) -> dict[str, Any]:
-        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
         from pypi_attestations import Attestation, AttestationType
 
@@ -155,7 +172,7 @@ class LocalTestSigner:
             },
             "canonicalizedBody": body.decode(),
         }
-        certificate = self._certificate.public_bytes(serialization.Encoding.DER)
+        certificate = self.certificate
         attestation = Attestation.model_validate(
             {
                 "version": 1,
@@ -170,6 +187,58 @@ class LocalTestSigner:
             }
         )
         return _as_json(attestation)
+
+
+def fulcio_extensions(claims: Mapping[str, Any]) -> dict[str, str]:
+    """The Fulcio extensions (last OID number to value) a GitHub Actions or GitLab CI identity
+    token's ``claims`` give a Sigstore certificate; none for other claims."""
+    text = {key: str(value) for key, value in claims.items()}
+    iss = text.get("iss", "")
+    if "job_workflow_ref" in text:
+        return {
+            "8": iss,
+            "9": f"https://github.com/{text['job_workflow_ref']}",
+            "12": f"https://github.com/{text.get('repository', '')}",
+            "13": text.get("sha", ""),
+            "14": text.get("ref", ""),
+            "18": f"https://github.com/{text.get('workflow_ref', text['job_workflow_ref'])}",
+        }
+    if "project_path" in text:
+        kind = "tags" if text.get("ref_type") == "tag" else "heads"
+        config = f"https://{text.get('ci_config_ref_uri', '')}"
+        return {
+            "8": iss,
+            "9": config,
+            "12": f"{iss}/{text['project_path']}",
+            "13": text.get("sha", ""),
+            "14": f"refs/{kind}/{text.get('ref', '')}",
+            "18": config,
+        }
+    return {}
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as a DER UTF8String (Fulcio's encoding of its extension values)."""
+    data = text.encode()
+    size = len(data)
+    length = bytes([size]) if size < 128 else bytes([0x82]) + size.to_bytes(2, "big")
+    return b"\x0c" + length + data
+
+
+_SIGNER: ContextVar[Signer | None] = ContextVar("releasekit_signer", default=None)
+
+
+@contextmanager
+def signing_with(signer: Signer) -> Iterator[None]:
+    """Attest with ``signer`` instead of Sigstore within the block (rehearsals and tests).
+
+    Only Python code can choose a signer; no setting or environment variable does.
+    """
+    reset = _SIGNER.set(signer)
+    try:
+        yield
+    finally:
+        _SIGNER.reset(reset)
 
 
 def pae(payload: bytes) -> bytes:
@@ -234,11 +303,13 @@ def attestations_for(
     Attestation files beside the dists are checked and sent as they are; the other files are
     signed, all of them before anything is sent, by ``signer`` or else by Sigstore where a
     trusted-publishing identity exists (``mode`` "auto" and "always"; "auto" only for PyPI and
-    TestPyPI; an index without trusted publishing gets none). Without one, "auto" uploads
-    without (said once) and "always" is an error.
+    TestPyPI; an index without trusted publishing gets none); within :func:`signing_with`, by
+    that block's signer. Without one, "auto" uploads without (said once) and "always" is an
+    error.
     Raises :class:`AttestationError`; nothing has been sent when it does.
     """
     reporter = get_reporter()
+    signer = signer or _SIGNER.get()
     if mode == "auto" and index.oidc_audience is None:
         return {}  # an index without trusted publishing takes no attestations
     found = {dist.filename: attestation_files(dist) for dist in dists}
