@@ -153,8 +153,10 @@ def test_the_session_prints_only_the_json_on_stdout(tmp_path: Path) -> None:
     result = run_changed(root, "--since", "base", github_output=outputs)
     assert result.returncode == 0, result.stdout + result.stderr
     expected = [
-        {"package": "mono-cli", "path": "packages/cli", "layer": 0, "reason": "files"},
-        {"package": "mono-app", "path": "packages/app", "layer": 1, "reason": "dependency"},
+        {"package": "mono-cli", "path": "packages/cli", "dist": "packages/cli/dist", "layer": 0}
+        | {"reason": "files"},
+        {"package": "mono-app", "path": "packages/app", "dist": "packages/app/dist", "layer": 1}
+        | {"reason": "dependency"},
     ]
     assert result.stdout.count("\n") == 1
     assert json.loads(result.stdout) == expected
@@ -168,7 +170,13 @@ def test_the_session_finds_the_package_of_a_release_tag(tmp_path: Path) -> None:
     result = run_changed(root, "--tag", "mono-cli-v1.0.0")
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == [
-        {"package": "mono-cli", "path": "packages/cli", "layer": 0, "reason": "files"}
+        {
+            "package": "mono-cli",
+            "path": "packages/cli",
+            "dist": "packages/cli/dist",
+            "layer": 0,
+            "reason": "files",
+        }
     ]
     other = run_changed(root, "--tag", "base")
     assert json.loads(other.stdout) == []

@@ -30,20 +30,27 @@ NO_COMMIT = "0" * 40
 
 @dataclass(frozen=True)
 class ChangedPackage:
-    """A package to work on: its project name, its directory relative to the repository root
-    (POSIX, ``.`` for the root), its dependency layer (0: requires no other changed package)
-    and why it is in the plan (``files``: its own files changed; ``dependency``: a sibling
-    it requires did)."""
+    """A package to work on: its project name, its directory and its dist dir relative to the
+    repository root (POSIX, ``.`` for the root), its dependency layer (0: requires no other
+    changed package) and why it is in the plan (``files``: its own files changed;
+    ``dependency``: a sibling it requires did)."""
 
     name: str
     path: str
+    dist: str
     layer: int
     reason: Literal["files", "dependency"]
 
     def as_json(self) -> dict[str, object]:
-        """The package as one entry of a CI matrix (``package``, ``path``, ``layer``,
+        """The package as one entry of a CI matrix (``package``, ``path``, ``dist``, ``layer``,
         ``reason``)."""
-        return {"package": self.name, "path": self.path, "layer": self.layer, "reason": self.reason}
+        return {
+            "package": self.name,
+            "path": self.path,
+            "dist": self.dist,
+            "layer": self.layer,
+            "reason": self.reason,
+        }
 
 
 def matrix_json(packages: Sequence[ChangedPackage]) -> str:
@@ -132,6 +139,7 @@ def changed_packages(projects: Sequence[Project], since: str) -> list[ChangedPac
         ChangedPackage(
             project.name,
             paths[project.normalized_name],
+            repository.relative(project.dist_dir),
             layer,
             "files" if project.normalized_name in touched else "dependency",
         )
@@ -145,6 +153,7 @@ def tagged_package(projects: Sequence[Project], tag: str) -> list[ChangedPackage
     empty plan when ``tag`` is no package's release tag."""
     for project in projects:
         if project.version_of_tag(tag) is not None:
-            path = _repository(project.root).relative(project.root)
-            return [ChangedPackage(project.name, path, 0, "files")]
+            repository = _repository(project.root)
+            path, dist = repository.relative(project.root), repository.relative(project.dist_dir)
+            return [ChangedPackage(project.name, path, dist, 0, "files")]
     return []
