@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,7 +14,7 @@ from urllib.parse import quote
 from releasekit import __version__
 from releasekit._project import Project
 from releasekit.ci.releases import ForgeRelease, ReleaseAPI, json_list, json_object
-from releasekit.ci.workflow import render, workflow_values
+from releasekit.ci.workflow import render, shared_branch, workflow_values
 from releasekit.errors import ForgeError, UsageError
 
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
@@ -36,11 +36,7 @@ def workflow_text(
     name (its manual release job starts it again for the new tag). Every value is validated
     and quoted; ``run:`` lines see values only through environment variables.
     """
-    if not _REPOSITORY.fullmatch(repository):
-        raise UsageError(
-            f"--repository {repository!r} is not a GitHub OWNER/NAME.",
-            fix="Pass the repository as it appears in its address, e.g. --repository acme/tool.",
-        )
+    _check_repository(repository)
     checked = workflow_values(project, root, forbidden="${{", where="GitHub")
     package = ' --package "$PACKAGE"' if monorepo else ""
     values = {
@@ -56,6 +52,34 @@ def workflow_text(
         "POSARGS": f" --{package}" if package else "",
     }
     return render("publish.yml", values)
+
+
+def _check_repository(repository: str) -> None:
+    if not _REPOSITORY.fullmatch(repository):
+        raise UsageError(
+            f"--repository {repository!r} is not a GitHub OWNER/NAME.",
+            fix="Pass the repository as it appears in its address, e.g. --repository acme/tool.",
+        )
+
+
+def matrix_workflow_text(
+    projects: Sequence[Project], repository: str, root: Path, *, workflow_file: str
+) -> str:
+    """One publishing workflow for every package of a monorepo, its jobs fanning out over the
+    packages: a ``plan`` job runs ``changed`` (the packages changed since the previous push,
+    or the package of a tag) and each following job is a matrix over that JSON. Values are
+    validated and quoted as in :func:`workflow_text`."""
+    _check_repository(repository)
+    checked = [workflow_values(p, root, forbidden="${{", where="GitHub") for p in projects]
+    values = {
+        "COUNT": str(len(checked)),
+        "TAG_GLOBS": ", ".join(json.dumps(values.tag_glob) for values in checked),
+        "BRANCH": json.dumps(shared_branch(checked)),
+        "REPOSITORY": repository,
+        "RELEASEKIT": f"releasekit=={__version__}",
+        "WORKFLOW_FILE": json.dumps(workflow_file),
+    }
+    return render("publish-matrix.yml", values)
 
 
 def step_output(name: str, value: str, environ: Mapping[str, str] | None = None) -> bool:

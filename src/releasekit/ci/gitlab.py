@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -12,7 +13,7 @@ from urllib.parse import quote, urlsplit
 from releasekit import __version__
 from releasekit._project import Project
 from releasekit.ci.releases import ForgeRelease, ReleaseAPI, json_list, json_object
-from releasekit.ci.workflow import render, workflow_values
+from releasekit.ci.workflow import package_dir, render, shared_branch, workflow_values
 from releasekit.errors import ForgeError, UsageError
 from releasekit.indexes.endpoints import PYPI, TESTPYPI, public_upload_urls, web_root
 
@@ -48,6 +49,28 @@ def _tag_pattern(tag_glob: str) -> str:
     return "/^" + ".+".join(parts) + r"\z/"  # \z, not $: GitLab expands $ in variables
 
 
+def _check_project_path(repository: str) -> None:
+    if not _PROJECT_PATH.fullmatch(repository) or ".." in repository:
+        raise UsageError(
+            f"--repository {repository!r} is not a GitLab GROUP/PROJECT path.",
+            fix="Pass the project path as it appears in its address, e.g. "
+            "--repository acme/tools/mypkg.",
+        )
+
+
+def _shared_values(repository: str, branch: str) -> dict[str, str]:
+    audiences = {index: oidc_audience(index) for index in (PYPI, TESTPYPI)}
+    return {
+        "BRANCH": json.dumps(branch),
+        "PROJECT": json.dumps(repository),
+        "RELEASEKIT": f"releasekit=={__version__}",
+        "PYPI_ID_TOKEN": id_token_variable(audiences[PYPI]),
+        "PYPI_AUDIENCE": json.dumps(audiences[PYPI]),
+        "TESTPYPI_ID_TOKEN": id_token_variable(audiences[TESTPYPI]),
+        "TESTPYPI_AUDIENCE": json.dumps(audiences[TESTPYPI]),
+    }
+
+
 def pipeline_text(project: Project, repository: str, root: Path, *, monorepo: bool) -> str:
     """The GitLab CI pipeline for ``project``, from the template shipped with releasekit.
 
@@ -56,33 +79,57 @@ def pipeline_text(project: Project, repository: str, root: Path, *, monorepo: bo
     with the package name and adds ``--package "$PACKAGE"`` to every session. Every value is
     validated and quoted, and reaches ``script:`` only as a variable.
     """
-    if not _PROJECT_PATH.fullmatch(repository) or ".." in repository:
-        raise UsageError(
-            f"--repository {repository!r} is not a GitLab GROUP/PROJECT path.",
-            fix="Pass the project path as it appears in its address, e.g. "
-            "--repository acme/tools/mypkg.",
-        )
+    _check_project_path(repository)
     checked = workflow_values(project, root, forbidden="$", where="GitLab")
     package = ' --package "$PACKAGE"' if monorepo else ""
-    audiences = {index: oidc_audience(index) for index in (PYPI, TESTPYPI)}
     values = {
+        **_shared_values(repository, checked.branch),
         "NAME": checked.name,
         "SUFFIX": f"-{checked.name}" if monorepo else "",
         "TAG_GLOB": checked.tag_glob,
         "TAG_PATTERN": json.dumps(_tag_pattern(checked.tag_glob)),
-        "BRANCH": json.dumps(checked.branch),
-        "PROJECT": json.dumps(repository),
-        "RELEASEKIT": f"releasekit=={__version__}",
         "DIST_DIR": json.dumps(f"{checked.dist_dir}/"),
         "PACKAGE_VARIABLE": f"\n    PACKAGE: {json.dumps(checked.name)}" if monorepo else "",
         "PACKAGE_ARG": package,
         "POSARGS": f" --{package}" if package else "",
-        "PYPI_ID_TOKEN": id_token_variable(audiences[PYPI]),
-        "PYPI_AUDIENCE": json.dumps(audiences[PYPI]),
-        "TESTPYPI_ID_TOKEN": id_token_variable(audiences[TESTPYPI]),
-        "TESTPYPI_AUDIENCE": json.dumps(audiences[TESTPYPI]),
     }
     return render("gitlab-ci.yml", values)
+
+
+def _files_glob(directory: str) -> str:
+    return "**/*" if directory == "." else f"{directory}/**/*"
+
+
+#: The most jobs GitLab makes of one ``parallel:matrix``.
+MATRIX_LIMIT = 200
+
+
+def matrix_pipeline_text(projects: Sequence[Project], repository: str, root: Path) -> str:
+    """One GitLab CI pipeline for every package of a monorepo, its jobs fanning out over the
+    packages with a ``parallel:matrix`` written now (GitLab fixes a matrix when it creates the
+    pipeline): per package its name, directory and tag pattern. Values are validated and
+    quoted as in :func:`pipeline_text`."""
+    _check_project_path(repository)
+    if len(projects) > MATRIX_LIMIT:
+        raise UsageError(
+            f"This monorepo has {len(projects)} packages; GitLab makes at most {MATRIX_LIMIT} "
+            "jobs of one parallel:matrix.",
+            fix="Pass --no-matrix for a pipeline file per package.",
+        )
+    checked = [workflow_values(p, root, forbidden="$", where="GitLab") for p in projects]
+    matrix = "".join(
+        f"\n      - PACKAGE: {json.dumps(values.name)}"
+        f"\n        PACKAGE_FILES: {json.dumps(_files_glob(package_dir(project, root)))}"
+        f"\n        TAG_PATTERN: {json.dumps(_tag_pattern(values.tag_glob))}"
+        for project, values in zip(projects, checked, strict=True)
+    )
+    values = {
+        **_shared_values(repository, shared_branch(checked)),
+        "COUNT": str(len(checked)),
+        "MATRIX": matrix,
+        "DIST_DIRS": ", ".join(json.dumps(f"{values.dist_dir}/") for values in checked),
+    }
+    return render("gitlab-ci-matrix.yml", values)
 
 
 class GitLabReleases(ReleaseAPI):
