@@ -188,3 +188,25 @@ def test_the_session_explains_an_unknown_ref(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "'v9' names no commit" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_workspace_root_package_owns_the_files_no_member_holds(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "mono-root"\nversion = "1.0.0"\ndependencies = ["mono-lib"]\n\n'
+        '[tool.uv.workspace]\nmembers = ["packages/*"]\n'
+    )
+    lib = tmp_path / "packages" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "pyproject.toml").write_text('[project]\nname = "mono-lib"\nversion = "1.0.0"\n')
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "feat: first")
+    git(tmp_path, "tag", "base")
+    commit(tmp_path, "src/root.py")
+    assert plan(tmp_path) == [("mono-root", ".", 0, "files")]
+    git(tmp_path, "tag", "-f", "base")
+    commit(tmp_path, "packages/lib/code.py")
+    assert plan(tmp_path) == [
+        ("mono-lib", "packages/lib", 0, "files"),
+        ("mono-root", ".", 1, "dependency"),
+    ]
