@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench_plan import plan_lines
+
 NAMES = {"releasekit": "releasekit", "uv": "bare uv", "hand": "hand-run"}
 
 
@@ -79,6 +81,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {count} | {' | '.join(cells)} | {mono['ratio_to_uv'][count]:.2f} | {peak} |"
         )
     lines += _breakdown_lines(report)
+    lines += plan_lines(report["plan"]) if "plan" in report else []
     notice = report["notice"]
     lines += [
         "",

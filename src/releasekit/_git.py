@@ -164,3 +164,31 @@ class Repository:
     def count_commits(self, since: str | None) -> int:
         """How many commits HEAD has after ``since`` (all of them when None)."""
         return int(self.run("rev-list", "--count", f"{since}..HEAD" if since else "HEAD"))
+
+    def commit_of(self, ref: str) -> str | None:
+        """The commit ``ref`` names (a branch, tag or hash), or None when there is none here."""
+        try:
+            return self.run(
+                "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+            ).strip()
+        except GitError:
+            return None
+
+    def is_shallow(self) -> bool:
+        """True in a shallow clone (history cut at some depth, as CI checkouts often are)."""
+        return self.run("rev-parse", "--is-shallow-repository").strip() == "true"
+
+    def changed_paths(self, since: str) -> list[str]:
+        """The files (POSIX, from the root) that differ between commit ``since`` and HEAD: one
+        ``git diff``; a renamed file counts at its old and its new path."""
+        listing = self.run(
+            "diff",
+            "--name-only",
+            "--no-renames",
+            "-z",
+            since,
+            "HEAD",
+            "--",
+            errors="surrogateescape",
+        )
+        return [path for path in listing.split("\0") if path]

@@ -61,6 +61,10 @@ class Reporter:
         """A failure: what happened, why, and the fix."""
         self._line(f"error: {error}", "bold red")
 
+    def document(self, text: str) -> None:
+        """Machine-readable output (JSON): unstyled, and never wrapped at the terminal's width."""
+        self.console.print(Text(redact(text)), soft_wrap=True)
+
     def trail(self, message: str) -> None:
         """One line of the verbose trail (a request, a command, a decision); dim on a terminal."""
         self._line(message, "dim")

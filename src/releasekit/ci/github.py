@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +21,7 @@ from releasekit.ci.workflow import (
     render,
     replace_job,
     runners_for,
+    shared_branch,
     wheel_platforms,
     workflow_values,
 )
@@ -57,11 +58,7 @@ def workflow_text(
     job becomes ``templates/wheels.yml``: the sdist, a cibuildwheel job per runner, and a
     ``build`` job that gathers them all into the dist dir and runs check_dist.
     """
-    if not _REPOSITORY.fullmatch(repository):
-        raise UsageError(
-            f"--repository {repository!r} is not a GitHub OWNER/NAME.",
-            fix="Pass the repository as it appears in its address, e.g. --repository acme/tool.",
-        )
+    _check_repository(repository)
     checked = workflow_values(project, root, forbidden="${{", where="GitHub")
     package = ' --package "$PACKAGE"' if monorepo else ""
     values = {
@@ -88,6 +85,34 @@ def workflow_text(
         "CIBUILDWHEEL_VERSION": CIBUILDWHEEL_VERSION,
     }
     return replace_job(text, "  build:", "  testpypi:", render("wheels.yml", values))
+
+
+def _check_repository(repository: str) -> None:
+    if not _REPOSITORY.fullmatch(repository):
+        raise UsageError(
+            f"--repository {repository!r} is not a GitHub OWNER/NAME.",
+            fix="Pass the repository as it appears in its address, e.g. --repository acme/tool.",
+        )
+
+
+def matrix_workflow_text(
+    projects: Sequence[Project], repository: str, root: Path, *, workflow_file: str
+) -> str:
+    """One publishing workflow for every package of a monorepo, its jobs fanning out over the
+    packages: a ``plan`` job runs ``changed`` (the packages changed since the previous push,
+    or the package of a tag) and each following job is a matrix over that JSON. Values are
+    validated and quoted as in :func:`workflow_text`."""
+    _check_repository(repository)
+    checked = [workflow_values(p, root, forbidden="${{", where="GitHub") for p in projects]
+    values = {
+        "COUNT": str(len(checked)),
+        "TAG_GLOBS": ", ".join(json.dumps(values.tag_glob) for values in checked),
+        "BRANCH": json.dumps(shared_branch(checked)),
+        "REPOSITORY": repository,
+        "RELEASEKIT": f"releasekit=={__version__}",
+        "WORKFLOW_FILE": json.dumps(workflow_file),
+    }
+    return render("publish-matrix.yml", values)
 
 
 def step_output(name: str, value: str, environ: Mapping[str, str] | None = None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -16,8 +17,10 @@ from releasekit._settings import WheelPlatform
 from releasekit.ci.releases import ForgeRelease, ReleaseAPI, json_list, json_object
 from releasekit.ci.workflow import (
     CIBUILDWHEEL_VERSION,
+    package_dir,
     render,
     replace_job,
+    shared_branch,
     wheel_platforms,
     workflow_values,
 )
@@ -60,6 +63,28 @@ def _tag_pattern(tag_glob: str) -> str:
     return "/^" + ".+".join(parts) + r"\z/"  # \z, not $: GitLab expands $ in variables
 
 
+def _check_project_path(repository: str) -> None:
+    if not _PROJECT_PATH.fullmatch(repository) or ".." in repository:
+        raise UsageError(
+            f"--repository {repository!r} is not a GitLab GROUP/PROJECT path.",
+            fix="Pass the project path as it appears in its address, e.g. "
+            "--repository acme/tools/mypkg.",
+        )
+
+
+def _shared_values(repository: str, branch: str) -> dict[str, str]:
+    audiences = {index: oidc_audience(index) for index in (PYPI, TESTPYPI)}
+    return {
+        "BRANCH": json.dumps(branch),
+        "PROJECT": json.dumps(repository),
+        "RELEASEKIT": f"releasekit=={__version__}",
+        "PYPI_ID_TOKEN": id_token_variable(audiences[PYPI]),
+        "PYPI_AUDIENCE": json.dumps(audiences[PYPI]),
+        "TESTPYPI_ID_TOKEN": id_token_variable(audiences[TESTPYPI]),
+        "TESTPYPI_AUDIENCE": json.dumps(audiences[TESTPYPI]),
+    }
+
+
 def pipeline_text(project: Project, repository: str, root: Path, *, monorepo: bool) -> str:
     """The GitLab CI pipeline for ``project``, from the template shipped with releasekit.
 
@@ -72,31 +97,19 @@ def pipeline_text(project: Project, repository: str, root: Path, *, monorepo: bo
     cibuildwheel's Linux wheels in docker, and a ``build`` job that gathers them and runs
     check_dist; families that need macOS or Windows runners are warned about.
     """
-    if not _PROJECT_PATH.fullmatch(repository) or ".." in repository:
-        raise UsageError(
-            f"--repository {repository!r} is not a GitLab GROUP/PROJECT path.",
-            fix="Pass the project path as it appears in its address, e.g. "
-            "--repository acme/tools/mypkg.",
-        )
+    _check_project_path(repository)
     checked = workflow_values(project, root, forbidden="$", where="GitLab")
     package = ' --package "$PACKAGE"' if monorepo else ""
-    audiences = {index: oidc_audience(index) for index in (PYPI, TESTPYPI)}
     values = {
+        **_shared_values(repository, checked.branch),
         "NAME": checked.name,
         "SUFFIX": f"-{checked.name}" if monorepo else "",
         "TAG_GLOB": checked.tag_glob,
         "TAG_PATTERN": json.dumps(_tag_pattern(checked.tag_glob)),
-        "BRANCH": json.dumps(checked.branch),
-        "PROJECT": json.dumps(repository),
-        "RELEASEKIT": f"releasekit=={__version__}",
         "DIST_DIR": json.dumps(f"{checked.dist_dir}/"),
         "PACKAGE_VARIABLE": f"\n    PACKAGE: {json.dumps(checked.name)}" if monorepo else "",
         "PACKAGE_ARG": package,
         "POSARGS": f" --{package}" if package else "",
-        "PYPI_ID_TOKEN": id_token_variable(audiences[PYPI]),
-        "PYPI_AUDIENCE": json.dumps(audiences[PYPI]),
-        "TESTPYPI_ID_TOKEN": id_token_variable(audiences[TESTPYPI]),
-        "TESTPYPI_AUDIENCE": json.dumps(audiences[TESTPYPI]),
     }
     text = render("gitlab-ci.yml", values)
     families = wheel_platforms(project).families
@@ -120,6 +133,42 @@ def pipeline_text(project: Project, repository: str, root: Path, *, monorepo: bo
         )
     wheels = render("gitlab-wheels.yml", values)
     return replace_job(text, f"build{values['SUFFIX']}:", f"testpypi{values['SUFFIX']}:", wheels)
+
+
+def _files_glob(directory: str) -> str:
+    return "**/*" if directory == "." else f"{directory}/**/*"
+
+
+#: The most jobs GitLab makes of one ``parallel:matrix``.
+MATRIX_LIMIT = 200
+
+
+def matrix_pipeline_text(projects: Sequence[Project], repository: str, root: Path) -> str:
+    """One GitLab CI pipeline for every package of a monorepo, its jobs fanning out over the
+    packages with a ``parallel:matrix`` written now (GitLab fixes a matrix when it creates the
+    pipeline): per package its name, directory and tag pattern. Values are validated and
+    quoted as in :func:`pipeline_text`."""
+    _check_project_path(repository)
+    if len(projects) > MATRIX_LIMIT:
+        raise UsageError(
+            f"This monorepo has {len(projects)} packages; GitLab makes at most {MATRIX_LIMIT} "
+            "jobs of one parallel:matrix.",
+            fix="Pass --no-matrix for a pipeline file per package.",
+        )
+    checked = [workflow_values(p, root, forbidden="$", where="GitLab") for p in projects]
+    matrix = "".join(
+        f"\n      - PACKAGE: {json.dumps(values.name)}"
+        f"\n        PACKAGE_FILES: {json.dumps(_files_glob(package_dir(project, root)))}"
+        f"\n        TAG_PATTERN: {json.dumps(_tag_pattern(values.tag_glob))}"
+        for project, values in zip(projects, checked, strict=True)
+    )
+    values = {
+        **_shared_values(repository, shared_branch(checked)),
+        "COUNT": str(len(checked)),
+        "MATRIX": matrix,
+        "DIST_DIRS": ", ".join(json.dumps(f"{values.dist_dir}/") for values in checked),
+    }
+    return render("gitlab-ci-matrix.yml", values)
 
 
 class GitLabReleases(ReleaseAPI):

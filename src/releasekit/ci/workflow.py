@@ -4,7 +4,7 @@ fills a template shipped with releasekit."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -61,6 +61,29 @@ def workflow_values(project: Project, root: Path, *, forbidden: str, where: str)
                 fix=f"Choose a plain {what}.",
             )
     return WorkflowValues(project.normalized_name, tag_glob, branch, dist_dir)
+
+
+#: From this many packages on, init_ci writes one workflow whose jobs fan out over the packages
+#: (a CI matrix fed by the ``changed`` session) instead of one workflow per package.
+MATRIX_FROM = 6
+
+
+def shared_branch(checked: Sequence[WorkflowValues]) -> str:
+    """The release branch every package of a matrix workflow shares; a ConfigError when the
+    packages name different ones (one workflow has one trigger branch)."""
+    branches = sorted({values.branch for values in checked})
+    if len(branches) > 1:
+        raise ConfigError(
+            f"The packages release from different branches ({', '.join(branches)}).",
+            why="One workflow fanning out over every package has one release branch.",
+            fix="Give them one release-branch, or pass --no-matrix for a workflow per package.",
+        )
+    return branches[0]
+
+
+def package_dir(project: Project, root: Path) -> str:
+    """The directory of ``project`` relative to ``root`` (POSIX, ``.`` for the root itself)."""
+    return project.root.resolve().relative_to(root.resolve()).as_posix() or "."
 
 
 def render(template: str, values: Mapping[str, str]) -> str:

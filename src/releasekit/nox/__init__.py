@@ -21,7 +21,15 @@ from releasekit.nox._arguments import (
     projects,
     run,
 )
-from releasekit.nox._maintenance import _audit, _doctor, _release, _scan_secrets, _status, _yank
+from releasekit.nox._maintenance import (
+    _audit,
+    _changed,
+    _doctor,
+    _release,
+    _scan_secrets,
+    _status,
+    _yank,
+)
 from releasekit.nox._publishing import (
     _build,
     _check_dist,
@@ -56,6 +64,7 @@ SESSIONS: dict[str, SessionBody] = {
     "upload": _upload_any,
     "verify": _verify_any,
     "publish_release": _publish_release,
+    "changed": _changed,
     "init_ci": _init_ci,
 }
 

@@ -1,4 +1,4 @@
-"""The maintenance sessions: doctor, release, yank, status, audit, scan_secrets."""
+"""The maintenance sessions: doctor, release, yank, status, audit, scan_secrets, changed."""
 
 from __future__ import annotations
 
@@ -152,3 +152,28 @@ def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
     parser.add_argument("--history", action="store_true", help="also scan every git commit")
     args = parser.parse_args(session.posargs)
     check_no_secrets(args.paths, history=args.history)
+
+
+def _changed(session: nox.Session, overrides: Overrides) -> None:
+    """Print as JSON, for a CI matrix, the packages changed since REF, in dependency order."""
+    from releasekit._changes import changed_packages, matrix_json, tagged_package
+    from releasekit.ci.github import step_output
+
+    parser = arguments(
+        session,
+        "Print the packages changed since a git ref (and those requiring them), in dependency "
+        "order, as one line of JSON for a CI matrix; in GitHub Actions also the step output "
+        "`packages`.",
+        package=False,
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--since", metavar="REF", help="a branch, tag or commit to compare HEAD with"
+    )
+    which.add_argument("--tag", metavar="TAG", help="the package this release tag releases, if any")
+    args = parser.parse_args(session.posargs)
+    chosen = projects(args, overrides)
+    plan = changed_packages(chosen, args.since) if args.since else tagged_package(chosen, args.tag)
+    text = matrix_json(plan)
+    step_output("packages", text)
+    get_reporter().document(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from contextlib import nullcontext, suppress
 from pathlib import Path
@@ -12,6 +13,7 @@ import nox.command
 from releasekit._project import Project, load_projects
 from releasekit._report import get_reporter
 from releasekit._workspace import for_each, for_each_in_order
+from releasekit.ci.workflow import MATRIX_FROM
 from releasekit.errors import UsageError
 from releasekit.nox._arguments import (
     Overrides,
@@ -124,9 +126,26 @@ def _init_ci(session: nox.Session, overrides: Overrides) -> None:
     parser.add_argument("--ci", choices=("github", "gitlab"), default="github", help="the CI")
     parser.add_argument("--output", type=Path, help="file to write (one package only)")
     parser.add_argument("--force", action="store_true", help="overwrite a different file")
+    parser.add_argument(
+        "--matrix",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="monorepo: one workflow fanning out over the packages (default from "
+        f"{MATRIX_FROM} packages on), or one per package (--no-matrix)",
+    )
     args = parser.parse_args(session.posargs)
+    every = load_projects(Path.cwd(), **overrides)
+    monorepo = len(every) > 1
+    matrix = monorepo and (args.matrix if args.matrix is not None else len(every) >= MATRIX_FROM)
+    if matrix:
+        if args.package:
+            raise UsageError(
+                "--package: the matrix workflow covers every package of the monorepo.",
+                fix="Leave out --package, or pass --no-matrix for one workflow per package.",
+            )
+        _write_matrix_workflow(args.ci, args.repository, every, args.output, args.force)
+        return
     chosen = projects(args, overrides)
-    monorepo = len(load_projects(Path.cwd(), **overrides)) > 1
     if args.output and len(chosen) > 1:
         raise UsageError(
             "--output names one file, and this monorepo has several packages.",
@@ -154,6 +173,29 @@ def _init_ci(session: nox.Session, overrides: Overrides) -> None:
     if args.ci == "gitlab" and monorepo:
         listing = "".join(f"\n  - local: {path.as_posix()}" for path in written)
         get_reporter().info(f"Include them from .gitlab-ci.yml:\ninclude:{listing}")
+
+
+def _write_matrix_workflow(
+    ci: str, repository: str, every: list[Project], output: Path | None, force: bool
+) -> None:
+    """The one workflow (GitHub) or pipeline (GitLab) whose jobs fan out over every package."""
+    from releasekit.ci.workflow import write_workflow
+
+    if ci == "gitlab":
+        from releasekit.ci.gitlab import matrix_pipeline_text
+
+        path = output or Path(".gitlab-ci.yml")
+        text = matrix_pipeline_text(every, repository, Path.cwd())
+    else:
+        from releasekit.ci.github import matrix_workflow_text
+
+        path = output or Path(".github", "workflows", "publish.yml")
+        text = matrix_workflow_text(every, repository, Path.cwd(), workflow_file=path.name)
+    write_workflow(path, text, force=force)
+    get_reporter().success(
+        f"Wrote {path}: one file for the {len(every)} packages, its jobs fanning out over "
+        "the packages to publish."
+    )
 
 
 def _upload(session: nox.Session, overrides: Overrides, index: str | None) -> None:
