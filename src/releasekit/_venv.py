@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.tags import sys_tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from releasekit._distributions import Distribution, applicable_requirements
 from releasekit._polling import Backoff, Deadline, poll
@@ -42,11 +43,9 @@ _DROPPED_VARS = frozenset({"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PRE
 _CHECK = """
 import importlib, json, sys
 from importlib import metadata
-for module in sys.argv[2:]:
-    importlib.import_module(module)
+for module in sys.argv[2:]: importlib.import_module(module)
 dist = metadata.distribution(sys.argv[1])
-groups = ("console_scripts", "gui_scripts")
-scripts = sorted(ep.name for ep in dist.entry_points if ep.group in groups)
+scripts = sorted(e.name for e in dist.entry_points if e.group in ("console_scripts", "gui_scripts"))
 print(json.dumps({"version": dist.version, "scripts": scripts}))
 """
 
@@ -77,12 +76,21 @@ class Probe:
 
 
 def stale_answer(output: str) -> str | None:
-    """The line of an installer's ``output`` that says it got a stale answer (None: another
-    failure)."""
+    """The first sentence of the line of an installer's ``output`` that says it got a stale
+    answer (None: another failure, such as pip ignoring the version for its Requires-Python)."""
+    if "require a different python version" in output:
+        return None
     for line in output.splitlines():
         if any(sign in line for sign in STALE_ANSWERS):
-            return line.strip()
+            return line.strip().removeprefix("cause: ").removeprefix("ERROR: ").split(". ")[0]
     return None
+
+
+def installable_here(files: Sequence[Distribution]) -> bool:
+    """Whether this interpreter (the verify environment's) can install one of ``files``: an
+    sdist, or a wheel with one of its tags."""
+    here = frozenset(sys_tags())
+    return any(d.kind == "sdist" or here & parse_wheel_filename(d.filename)[3] for d in files)
 
 
 def installer_environ(venv: Path | None = None) -> dict[str, str]:
@@ -207,7 +215,8 @@ class VerifyEnvironment:
                     str(requirements),
                 ],
                 f"Installing {shown} from {index.display}",
-                deadline or Deadline(0),
+                # with nothing installable here, a failure is no stale answer: not tried again
+                deadline if all(installable_here(f) for _n, _v, f in together) else None,
                 netrc,
             )
         probes = [self.installed(n) for n, _v, _files in together]
@@ -262,12 +271,13 @@ class VerifyEnvironment:
         return Probe(probes[0].version, probes[0].modules, required[0])
 
     def _install_fresh(
-        self, command: list[str], what: str, deadline: Deadline, netrc: dict[str, str]
+        self, command: list[str], what: str, deadline: Deadline | None, netrc: dict[str, str]
     ) -> None:
         """Run the install ``command``; while it fails with a stale answer from the index,
-        run it again until ``deadline``. Any other failure fails at once."""
+        run it again until ``deadline`` (None: never). Any other failure fails at once."""
         env = {**installer_environ(self.venv), **netrc}
         tries: list[subprocess.CompletedProcess[str]] = []
+        limit = Deadline(deadline.remaining if deadline else 0.0)
 
         def attempt() -> bool | None:
             result = run(command, cwd=self.workdir, env=env)
@@ -275,7 +285,7 @@ class VerifyEnvironment:
             if result.returncode == 0:
                 return True
             stale = stale_answer(result.stdout + result.stderr)
-            if stale is None:
+            if stale is None or deadline is None:
                 self._fail(
                     what,
                     result,
@@ -283,20 +293,20 @@ class VerifyEnvironment:
                     "this interpreter, or the files it served were not the ones built here.",
                     fix="Read the installer's output above.",
                 )
-            if len(tries) == 1 and not deadline.expired:
+            if len(tries) == 1 and not limit.expired:
                 get_reporter().info(
                     f"The installer got a stale answer ({stale}); trying again for up to "
-                    f"{deadline.remaining:.0f} s."
+                    f"{limit.remaining:.0f} s."
                 )
             _log.debug("stale answer on try %d: %s", len(tries), stale)
             return None
 
-        if poll(attempt, deadline.remaining, RETRY_BACKOFF) is None:
+        if poll(attempt, limit.remaining, RETRY_BACKOFF) is None:
             self._fail(
                 what,
                 tries[-1],
                 why=f"The index lists every file with the right sha256, but in {len(tries)} "
-                f"tr{'ies' if len(tries) != 1 else 'y'} over {deadline.elapsed:.1f} s the "
+                f"tr{'ies' if len(tries) != 1 else 'y'} over {limit.elapsed:.1f} s the "
                 "installer still got a stale answer: a cache in front of the index (its CDN) "
                 "still served the project page without the new files, or a file that is not "
                 "there yet or has other bytes.",
@@ -307,14 +317,9 @@ class VerifyEnvironment:
     def installed(self, name: str) -> Probe:
         """The installed version, requirements and top-level modules of ``name``, read from
         the environment's files (top_level.txt, else inferred from the files it installed)."""
-        found = list(metadata.distributions(name=name, path=_site_dirs(self.venv)))
-        if not found:
-            raise VerifyError(
-                f"The installer reported success but {name} is not in the verify environment "
-                f"({self.venv}).",
-                fix="Run the verification again; if it persists, report it with the output above.",
-            )
-        dist = found[0]
+        dist = next(iter(metadata.distributions(name=name, path=_site_dirs(self.venv))), None)
+        if dist is None:
+            raise VerifyError(f"{name} was installed, but is not in {self.venv}'s site-packages.")
         tops = (dist.read_text("top_level.txt") or "").split() or [
             file.parts[0] if len(file.parts) > 1 else inspect.getmodulename(file.name) or ""
             for file in dist.files or ()
