@@ -203,14 +203,13 @@ class VerifyEnvironment:
                     "--require-hashes",
                     "--index-url",
                     index.simple_url,
-                    # every try asks the index again: nothing of these comes from a cache
+                    # every try asks the index again (pip always revalidates index pages)
                     *(
                         part
                         for n, _v, _files in together
                         for part in ("--refresh-package", n)
                         if self.uv
                     ),
-                    *(() if self.uv else ("--no-cache-dir",)),
                     "-r",
                     str(requirements),
                 ],
