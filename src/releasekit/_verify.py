@@ -24,7 +24,7 @@ from releasekit._venv import VerifyEnvironment, installer_environ
 from releasekit._workspace import released_siblings
 from releasekit.credentials import read_credentials
 from releasekit.errors import VerifyError
-from releasekit.indexes import PYPI, TESTPYPI, Index, IndexClient, RetryPolicy
+from releasekit.indexes import PYPI, TESTPYPI, Index, IndexClient, ProjectPage, RetryPolicy
 from releasekit.indexes.provenance import FileProvenance, read_provenance
 
 _log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def verify(
         wait_until_visible(
             sibling.name, sibling.version, sibling.files, index, deadline.remaining, credentials
         )
-    wait_until_visible(project.name, version, dists, index, deadline.remaining, credentials)
+    page = wait_until_visible(project.name, version, dists, index, deadline.remaining, credentials)
     visible_after = deadline.elapsed
     if together:
         listing = ", ".join(f"{s.name} {s.version}" for s in together)
@@ -116,7 +116,7 @@ def verify(
         f"{project.name} {version}: {len(dists)} file{'s' if len(dists) != 1 else ''} "
         f"listed on {index.display} with identical sha256, after {visible_after:.2f} s."
     )
-    provenance = check_publishers(project, version, dists, index, credentials)
+    provenance = check_publishers(project, version, dists, index, credentials, page)
     with tempfile.TemporaryDirectory(prefix="releasekit-verify-") as tmp:
         install_started = time.perf_counter()
         env = VerifyEnvironment.create(Path(tmp))
@@ -199,9 +199,11 @@ def check_publishers(
     dists: Sequence[Distribution],
     index: Index,
     credentials: tuple[str, str] | None = None,
+    page: ProjectPage | None = None,
 ) -> list[FileProvenance]:
     """Read and verify (offline) the provenance of each of ``dists`` on ``index``, and show
-    who published each file.
+    who published each file. ``page`` is the project's page as already read (default: read
+    it now); it must list every one of ``dists``.
 
     With ``expect-publisher`` set, a file whose provenance is missing, does not verify, or
     names another publisher raises :class:`VerifyError`, unless the index offers no
@@ -210,7 +212,7 @@ def check_publishers(
     reporter = get_reporter()
     expected = project.settings.expect_publisher
     with IndexClient(index, credentials=credentials) as client:
-        page = client.project_page(project.name)
+        page = page or client.project_page(project.name)
         listed = {item.filename: item for item in page.files}
         pairs = [(listed[d.filename], d.sha256) for d in dists if d.filename in listed]
         if not page.offers_provenance:
@@ -255,9 +257,9 @@ def wait_until_visible(
     index: Index,
     timeout: float,
     credentials: tuple[str, str] | None = None,
-) -> float:
+) -> ProjectPage:
     """Poll ``index`` until two reads in a row list every one of ``dists`` with its sha256
-    (a cache in front of the index may answer from a stale copy); seconds taken.
+    (a cache in front of the index may answer from a stale copy); returns the second read.
 
     A file listed with another sha256 fails at once (indexes never replace a file); files
     still missing when ``timeout`` passes fail with the list of them.
@@ -267,15 +269,16 @@ def wait_until_visible(
     missing: list[Distribution] = list(dists)
     hashed: dict[str, str] = {}  # files a page lists without a sha256, downloaded and hashed
     listed_once = False
+    pages: list[ProjectPage] = []  # the latest read
     with IndexClient(index, retry=retry, credentials=credentials) as client:
 
         def look() -> bool | None:
             nonlocal listed_once
-            missing[:] = _missing_files(client, name, dists, index, hashed)
+            missing[:] = _missing_files(client, name, dists, index, hashed, pages)
             if missing:
                 return None
             listed_once = True
-            missing[:] = _missing_files(client, name, dists, index, hashed)  # the second read
+            missing[:] = _missing_files(client, name, dists, index, hashed, pages)  # 2nd read
             if missing:
                 _log.debug("%s listed every file of %s, then not: stale answers", index.name, name)
             return True if not missing else None
@@ -300,7 +303,7 @@ def wait_until_visible(
             fix=f"Upload it (`nox -s {upload_session(index.name)}`), then verify again; give "
             "a slow index more time with `-- --timeout SECONDS`.",
         )
-    return deadline.elapsed
+    return pages[-1]
 
 
 def _missing_files(
@@ -309,8 +312,10 @@ def _missing_files(
     wanted: Sequence[Distribution],
     index: Index,
     hashed: dict[str, str],
+    pages: list[ProjectPage],
 ) -> list[Distribution]:
-    listed = {item.filename: item for item in client.project_files(name)}
+    pages[:] = [client.project_page(name)]  # the latest read
+    listed = {item.filename: item for item in pages[-1].files}
     missing = []
     for dist in wanted:
         item = listed.get(dist.filename)
