@@ -212,7 +212,8 @@ def check_publishers(
     reporter = get_reporter()
     expected = project.settings.expect_publisher
     with IndexClient(index, credentials=credentials) as client:
-        page = page or client.project_page(project.name)
+        if page is None:
+            page = client.project_page(project.name)
         listed = {item.filename: item for item in page.files}
         pairs = [(listed[d.filename], d.sha256) for d in dists if d.filename in listed]
         if not page.offers_provenance:
