@@ -1,6 +1,7 @@
 """A TCP proxy on 127.0.0.1 in front of a real index server, that misbehaves on demand.
 
-Modes, applied to the next ``times`` requests whose method is in ``methods`` (other
+Modes, applied to the next ``times`` requests whose method is in ``methods`` and whose head
+holds every one of ``match`` (case-insensitive), after ``skip`` such requests passed (other
 requests, and all requests once the faults are used up, pass through):
 
 * ``pass``: forward both ways untouched;
@@ -9,14 +10,17 @@ requests, and all requests once the faults are used up, pass through):
   is reset instead of answering (the index stored the file, the client never heard);
 * ``503``: answer ``503 Service Unavailable`` without asking the server;
 * ``stall``: accept the request and never answer (client timeouts fire);
+* ``answer``: answer with the raw HTTP ``response`` without asking the server: a stale copy
+  a cache in front of an index would serve (:meth:`fetch` takes one from the server);
 
 and :meth:`down` / :meth:`up` close and reopen the listening port (connection refused
-in between). ``served`` counts the faults served so far.
+in between). ``served`` counts the faults served so far, ``seen`` the requests that matched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import struct
 import threading
@@ -45,7 +49,11 @@ class FaultProxy:
         self.times = 0
         self.after: int | None = 0
         self.methods: frozenset[str] = frozenset({"POST"})
+        self.match: tuple[bytes, ...] = ()
+        self.skip = 0
+        self.response = b""
         self.served = 0
+        self.seen = 0
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._open: list[socket.socket] = []
@@ -63,11 +71,35 @@ class FaultProxy:
         *,
         after: int | None = 0,
         methods: tuple[str, ...] = ("POST",),
+        match: tuple[str, ...] = (),
+        skip: int = 0,
+        response: bytes = b"",
     ) -> None:
-        """Misbehave as ``mode`` on the next ``times`` requests of ``methods``."""
+        """Misbehave as ``mode`` on the next ``times`` requests of ``methods`` that hold
+        every one of ``match``, once ``skip`` of them have passed."""
         with self._lock:
             self.mode, self.times, self.after = mode, times, after
             self.methods = frozenset(methods)
+            self.match = tuple(part.lower().encode() for part in match)
+            self.skip, self.response, self.seen = skip, response, 0
+
+    def fetch(self, path: str) -> bytes:
+        """The server's whole raw answer to ``GET path`` now (status line, headers, body)."""
+        connection = http.client.HTTPConnection(*self.upstream, timeout=10)
+        try:
+            connection.request("GET", path, headers={"Connection": "close"})
+            answer = connection.getresponse()
+            body = answer.read()
+        finally:
+            connection.close()
+        headers = "".join(
+            f"{key}: {value}\r\n"
+            for key, value in answer.getheaders()
+            if key.lower() not in ("connection", "content-length", "transfer-encoding")
+        )
+        head = f"HTTP/1.1 {answer.status} {answer.reason}\r\n{headers}"
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        return head.encode("latin-1") + body
 
     def start(self) -> FaultProxy:
         """Start listening (on a fresh port the first time, on the same port after down)."""
@@ -118,9 +150,14 @@ class FaultProxy:
                 self._open.append(client)
             threading.Thread(target=self._handle, args=(client,), daemon=True).start()
 
-    def _fault_for(self, method: str) -> str:
+    def _fault_for(self, head: bytes) -> str:
+        method = head.split(b" ", 1)[0].decode("latin-1")
+        lowered = head.lower()
         with self._lock:
-            if self.mode == "pass" or self.times <= 0 or method not in self.methods:
+            if method not in self.methods or not all(part in lowered for part in self.match):
+                return "pass"
+            self.seen += 1
+            if self.mode == "pass" or self.times <= 0 or self.seen <= self.skip:
                 return "pass"
             self.times -= 1
             self.served += 1
@@ -135,10 +172,9 @@ class FaultProxy:
                     client.close()
                     return
                 head += chunk
-            method = head.split(b" ", 1)[0].decode("latin-1")
-            fault = self._fault_for(method)
-            if fault == "503":
-                client.sendall(_RESPONSE_503)
+            fault = self._fault_for(head)
+            if fault in ("503", "answer"):
+                client.sendall(_RESPONSE_503 if fault == "503" else self.response)
                 client.close()
                 return
             if fault == "stall":

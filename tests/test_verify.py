@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import twine.commands.upload
 import twine.settings
+from packaging.version import Version
 from rich.console import Console
 
 from conftest import run_nox
@@ -20,7 +21,7 @@ from releasekit._build import build
 from releasekit._distributions import Distribution
 from releasekit._project import Project
 from releasekit._report import Reporter, set_reporter
-from releasekit._venv import installer_environ, runtime_requirements
+from releasekit._venv import installable_here, installer_environ, runtime_requirements, stale_answer
 from releasekit._verify import verify
 from releasekit.errors import DistributionError, IndexUnavailable, VerifyError
 from releasekit.indexes import Index
@@ -287,3 +288,27 @@ def test_installer_environ_drops_sources_and_secrets(monkeypatch: pytest.MonkeyP
         "TEST_PYPI_API_TOKEN",
     ):
         assert gone not in env
+
+
+def test_stale_answers_are_told_from_other_failures() -> None:
+    pip = "Looking in indexes: http://127.0.0.1:9/simple/\nERROR: No matching distribution found for x==1"
+    assert stale_answer(pip) == "No matching distribution found for x==1"
+    uv = "error: Failed to download `x==1`\n  cause: Hash mismatch for `x==1`\n\n  Expected: ..."
+    assert stale_answer(uv) == "Hash mismatch for `x==1`"
+    requires_python = (
+        "ERROR: Ignored the following versions that require a different python version: 1 "
+        "Requires-Python >=3.99\n" + pip
+    )
+    assert stale_answer(requires_python) is None
+    assert stale_answer("error: x==1 has no wheels with a matching platform tag") is None
+    assert stale_answer("HTTP status client error (403 Forbidden) for url") is None
+
+
+def test_a_release_with_nothing_installable_here_is_not_waited_for() -> None:
+    def dist(filename: str) -> Distribution:
+        kind = "wheel" if filename.endswith(".whl") else "sdist"
+        return Distribution(Path(filename), "x", Version("1"), kind, 1, "0" * 64)
+
+    assert installable_here([dist("x-1-py3-none-any.whl")])
+    assert installable_here([dist("x-1-py2-none-win32.whl"), dist("x-1.tar.gz")])
+    assert not installable_here([dist("x-1-cp27-cp27m-win32.whl")])

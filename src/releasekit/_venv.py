@@ -4,19 +4,25 @@ smoke-tested there."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
+import subprocess
 import sys
-import time
+import sysconfig
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import NoReturn
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
+from packaging.tags import sys_tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from releasekit._distributions import Distribution, applicable_requirements
+from releasekit._polling import Backoff, Deadline, poll
 from releasekit._process import find_uv, run
 from releasekit._report import get_reporter
 from releasekit._workspace import Sibling
@@ -32,45 +38,59 @@ _KEPT_INSTALLER_VARS = frozenset(
 )
 _DROPPED_VARS = frozenset({"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX", "NETRC"})
 
-# Run in the verify environment's interpreter with -I: the installed distribution's version,
-# its requirements, and its top-level modules (top_level.txt, else inferred from its files).
-_PROBE = """
-import json, re, sys
+# The one child run in the verify environment's interpreter (-I): import the top-level
+# modules, then say which version of the distribution that interpreter sees, and its scripts.
+_CHECK = """
+import importlib, json, sys
 from importlib import metadata
-canon = lambda s: re.sub(r"[-_.]+", "-", s).lower()
-name = sys.argv[1]
-dist = metadata.distribution(name)
-tops = sorted(
-    top for top, owners in metadata.packages_distributions().items()
-    if top.isidentifier() and any(canon(owner) == canon(name) for owner in owners)
+for module in sys.argv[2:]: importlib.import_module(module)
+dist = metadata.distribution(sys.argv[1])
+scripts = sorted(e.name for e in dist.entry_points if e.group in ("console_scripts", "gui_scripts"))
+print(json.dumps({"version": dist.version, "scripts": scripts}))
+"""
+
+#: What pip and uv say when the index, or a cache in front of it, gave them a stale answer
+#: though the index lists every file: the project or version not there yet, a file not there
+#: yet (404), or other bytes than the listed ones. The install is then tried again.
+STALE_ANSWERS = (
+    "No matching distribution found",  # pip: the page lists no such version (yet)
+    "not found in the package registry",  # uv: no page for the project (yet)
+    "there is no version of",  # uv: the page lists no such version (yet)
+    "404 Not Found",  # uv: a listed file is not there (yet)
+    "HTTP error 404",  # pip: the same
+    "Hash mismatch",  # uv: a file's bytes are not the ones built here
+    "DO NOT MATCH THE HASHES",  # pip: the same
 )
-print(json.dumps({"version": dist.version, "requires": dist.requires or [], "modules": tops}))
-"""
 
-_IMPORT = """
-import importlib, sys
-for module in sys.argv[1:]:
-    importlib.import_module(module)
-    print("imported", module)
-"""
-
-
-@dataclass(frozen=True)
-class SmokeResult:
-    """One smoke command that passed: the command, its output, and how long it took."""
-
-    command: str
-    output: str
-    seconds: float
+#: How a stale install is tried again: soon at first, then up to 5 s apart.
+RETRY_BACKOFF = Backoff(first=0.2, factor=2.0, cap=1.0, relax_after=30.0, relaxed_cap=5.0)
 
 
 @dataclass(frozen=True)
 class Probe:
-    """What the verify environment says about the installed package."""
+    """What the verify environment holds of the installed package."""
 
     version: str
     modules: list[str]
     dependencies: list[str]
+
+
+def stale_answer(output: str) -> str | None:
+    """The first sentence of the line of an installer's ``output`` that says it got a stale
+    answer (None: another failure, such as pip ignoring the version for its Requires-Python)."""
+    if "require a different python version" in output:
+        return None
+    for line in output.splitlines():
+        if any(sign in line for sign in STALE_ANSWERS):
+            return line.strip().removeprefix("cause: ").removeprefix("ERROR: ").split(". ")[0]
+    return None
+
+
+def installable_here(files: Sequence[Distribution]) -> bool:
+    """Whether this interpreter (the verify environment's) can install one of ``files``: an
+    sdist, or a wheel with one of its tags."""
+    here = frozenset(sys_tags())
+    return any(d.kind == "sdist" or here & parse_wheel_filename(d.filename)[3] for d in files)
 
 
 def installer_environ(venv: Path | None = None) -> dict[str, str]:
@@ -148,6 +168,7 @@ class VerifyEnvironment:
         *,
         siblings: Sequence[Sibling] = (),
         index_credentials: tuple[str, str] | None = None,
+        deadline: Deadline | None = None,
     ) -> Probe:
         """Install ``name==version`` from ``index`` (hash-pinned), then its dependencies from
         ``dependency_index``, then check the environment is consistent.
@@ -157,7 +178,8 @@ class VerifyEnvironment:
         dependencies of all of them from ``dependency_index``. ``index_credentials`` are the
         read credentials of a private ``index`` (default: a user and password given in its
         URL): the installer gets them only through a mode-600 netrc file for that step
-        (:func:`netrc_for`).
+        (:func:`netrc_for`). An install that got a stale answer from the index
+        (:data:`STALE_ANSWERS`) is tried again until ``deadline`` (default: tried once).
         """
         pin = f"{name}=={version}"
         together = [(name, version, dists), *((s.name, s.version, s.files) for s in siblings)]
@@ -174,13 +196,14 @@ class VerifyEnvironment:
             get_reporter().status(f"Installing {shown} from {index.display} ({self.installer})"),
             netrc_for(index, index_credentials) as netrc,
         ):
-            self._run(
+            self._install_fresh(
                 [
                     *self._pip("install"),
                     "--no-deps",
                     "--require-hashes",
                     "--index-url",
                     index.simple_url,
+                    # every try asks the index again (pip always revalidates index pages)
                     *(
                         part
                         for n, _v, _files in together
@@ -191,21 +214,17 @@ class VerifyEnvironment:
                     str(requirements),
                 ],
                 f"Installing {shown} from {index.display}",
-                why="The index lists the files but could not serve an installable one for "
-                "this interpreter, or the files it served were not the ones built here.",
-                fix="Read the installer's output above.",
-                extra=netrc,
+                # with nothing installable here, a failure is no stale answer: not tried again
+                deadline if all(installable_here(f) for _n, _v, f in together) else None,
+                netrc,
             )
-        probe = self.probe(name)
-        dependencies = runtime_requirements(probe.dependencies)
+        probes = [self.installed(n) for n, _v, _files in together]
+        required = [runtime_requirements(p.dependencies) for p in probes]
         installed = {canonicalize_name(n) for n, _v, _files in together}
         wanted = dict.fromkeys(
             requirement
-            for requires in [
-                probe.dependencies,
-                *(self.probe(s.name).dependencies for s in siblings),
-            ]
-            for requirement in runtime_requirements(requires)
+            for requires in required
+            for requirement in requires
             if canonicalize_name(Requirement(requirement).name) not in installed
         )
         if wanted:
@@ -241,64 +260,89 @@ class VerifyEnvironment:
                     "dist dir and satisfies the requirement.",
                     extra=netrc,
                 )
-        self._run(
-            self._pip("check"),
-            f"Checking the dependencies of {pin}",
-            why="An installed requirement is missing or has a conflicting version.",
-            fix="Correct the requirements in [project] dependencies.",
-        )
-        return Probe(probe.version, probe.modules, dependencies)
-
-    def probe(self, name: str) -> Probe:
-        """The installed version, requirements and top-level modules of ``name``."""
-        output = self._run(
-            [str(self.python), "-I", "-c", _PROBE, name], f"Reading the metadata of {name}"
-        )
-        data = json.loads(output.strip().splitlines()[-1])
-        return Probe(str(data["version"]), list(data["modules"]), list(data["requires"]))
-
-    def smoke_test(
-        self, name: str, version: str, modules: Sequence[str], commands: Sequence[str]
-    ) -> list[SmokeResult]:
-        """Import ``modules``, check the installed version, then run each smoke command."""
-        reporter = get_reporter()
-        if modules:
+        if any(required):  # with no requirement at all there is nothing to be inconsistent
             self._run(
-                [str(self.python), "-I", "-c", _IMPORT, *modules],
-                f"Importing {', '.join(modules)}",
-                why="The installed package fails to import: a missing file or dependency.",
-                fix="Read the traceback above; check what the wheel contains "
-                "(`unzip -l dist/*.whl`).",
+                self._pip("check"),
+                f"Checking the dependencies of {pin}",
+                why="An installed requirement is missing or has a conflicting version.",
+                fix="Correct the requirements in [project] dependencies.",
             )
-        installed = self.probe(name).version
-        if installed != version:
+        return Probe(probes[0].version, probes[0].modules, required[0])
+
+    def _install_fresh(
+        self, command: list[str], what: str, deadline: Deadline | None, netrc: dict[str, str]
+    ) -> None:
+        """Run the install ``command``; while it fails with a stale answer from the index,
+        run it again until ``deadline`` (None: never). Any other failure fails at once."""
+        env = {**installer_environ(self.venv), **netrc}
+        tries: list[subprocess.CompletedProcess[str]] = []
+        limit = Deadline(deadline.remaining if deadline else 0.0)
+
+        def attempt() -> bool | None:
+            result = run(command, cwd=self.workdir, env=env)
+            tries.append(result)
+            if result.returncode == 0:
+                return True
+            stale = stale_answer(result.stdout + result.stderr)
+            if stale is None or deadline is None:
+                self._fail(
+                    what,
+                    result,
+                    why="The index lists the files but could not serve an installable one for "
+                    "this interpreter, or the files it served were not the ones built here.",
+                    fix="Read the installer's output above.",
+                )
+            if len(tries) == 1 and not limit.expired:
+                get_reporter().info(
+                    f"The installer got a stale answer ({stale}); trying again for up to "
+                    f"{limit.remaining:.0f} s."
+                )
+            _log.debug("stale answer on try %d: %s", len(tries), stale)
+            return None
+
+        if poll(attempt, limit.remaining, RETRY_BACKOFF) is None:
+            self._fail(
+                what,
+                tries[-1],
+                why=f"The index lists every file with the right sha256, but in {len(tries)} "
+                f"tr{'ies' if len(tries) != 1 else 'y'} over {limit.elapsed:.1f} s the "
+                "installer still got a stale answer: a cache in front of the index (its CDN) "
+                "still served the project page without the new files, or a file that is not "
+                "there yet or has other bytes.",
+                fix="Verify again later, or give it more time with `-- --timeout SECONDS`. "
+                "Re-uploading is not needed (and not possible).",
+            )
+
+    def installed(self, name: str) -> Probe:
+        """The installed version, requirements and top-level modules of ``name``, read from
+        the environment's files (top_level.txt, else inferred from the files it installed)."""
+        dist = next(iter(metadata.distributions(name=name, path=_site_dirs(self.venv))), None)
+        if dist is None:
+            raise VerifyError(f"{name} was installed, but is not in {self.venv}'s site-packages.")
+        tops = (dist.read_text("top_level.txt") or "").split() or [
+            file.parts[0] if len(file.parts) > 1 else inspect.getmodulename(file.name) or ""
+            for file in dist.files or ()
+        ]
+        modules = sorted({top for top in tops if top.isidentifier() and top != "__pycache__"})
+        return Probe(dist.version, modules, list(dist.requires or ()))
+
+    def check_installed(self, name: str, version: str, modules: Sequence[str]) -> list[str]:
+        """Import ``modules`` and check the installed version of ``name`` in one run of the
+        environment's interpreter; returns the distribution's scripts."""
+        output = self._run(
+            [str(self.python), "-I", "-c", _CHECK, name, *modules],
+            f"Importing {', '.join(modules) or 'nothing'} and reading the version of {name}",
+            why="The installed package fails to import: a missing file or dependency.",
+            fix="Read the traceback above; check what the wheel contains (`unzip -l dist/*.whl`).",
+        )
+        seen = json.loads(output.strip().splitlines()[-1])
+        if seen["version"] != version:
             raise VerifyError(
-                f"The verify environment has {name} {installed}, not {version}.",
+                f"The verify environment has {name} {seen['version']}, not {version}.",
                 why="The index served another version than the one built here.",
                 fix="Check the files on the index and the dist dir.",
             )
-        reporter.success(f"{name} {version} imports ({', '.join(modules) or 'no modules'}).")
-        results = []
-        for command in commands:
-            started = time.perf_counter()
-            result = run(  # noqa: S604 - the project's own configured shell commands
-                command,
-                cwd=self.workdir,
-                env=installer_environ(self.venv),
-                merge_output=True,
-                shell=True,
-            )
-            reporter.output(f"$ {command}  (exit {result.returncode})", result.stdout)
-            if result.returncode != 0:
-                raise VerifyError(
-                    f"Smoke command `{command}` exited {result.returncode}.",
-                    why="The installed package does not work as the smoke command expects "
-                    "(its output is above).",
-                    fix="Fix the package or the command in [tool.releasekit] smoke, then "
-                    "release a new version.",
-                )
-            results.append(SmokeResult(command, result.stdout, time.perf_counter() - started))
-        return results
+        return list(seen["scripts"])
 
     def _pip(self, subcommand: str) -> list[str]:
         if self.uv:
@@ -321,13 +365,29 @@ class VerifyEnvironment:
         env = {**installer_environ(self.venv), **(extra or {})}
         result = run(command, cwd=self.workdir, env=env)
         if result.returncode != 0:
-            get_reporter().output(f"{what} failed; its output:", result.stdout + result.stderr)
-            raise VerifyError(
-                f"{what} failed (exit {result.returncode}).",
-                why=why or "The command's output is shown above.",
-                fix=fix or "Correct what the output names, then verify again.",
-            )
+            self._fail(what, result, why=why, fix=fix)
         return result.stdout
+
+    @staticmethod
+    def _fail(
+        what: str, result: subprocess.CompletedProcess[str], *, why: str = "", fix: str = ""
+    ) -> NoReturn:
+        get_reporter().output(f"{what} failed; its output:", result.stdout + result.stderr)
+        raise VerifyError(
+            f"{what} failed (exit {result.returncode}).",
+            why=why or "The command's output is shown above.",
+            fix=fix or "Correct what the output names, then verify again.",
+        )
+
+
+def _site_dirs(venv: Path) -> list[str]:
+    """The site-packages directories of ``venv`` (made for this interpreter's version)."""
+    schemes = sysconfig.get_scheme_names()
+    scheme = "venv" if "venv" in schemes else "nt" if os.name == "nt" else "posix_prefix"
+    base = {"base": str(venv), "platbase": str(venv)}
+    return list(
+        dict.fromkeys(sysconfig.get_path(key, scheme, base) for key in ("purelib", "platlib"))
+    )
 
 
 def _outer_pip() -> bool:

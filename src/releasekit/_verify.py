@@ -17,13 +17,14 @@ from pathlib import Path
 
 from releasekit._distributions import Distribution, find_distributions, single_version
 from releasekit._polling import Backoff, Deadline, poll
+from releasekit._process import run
 from releasekit._project import Project
 from releasekit._report import get_reporter
-from releasekit._venv import SmokeResult, VerifyEnvironment
+from releasekit._venv import VerifyEnvironment, installer_environ
 from releasekit._workspace import released_siblings
 from releasekit.credentials import read_credentials
 from releasekit.errors import VerifyError
-from releasekit.indexes import PYPI, TESTPYPI, Index, IndexClient, RetryPolicy
+from releasekit.indexes import PYPI, TESTPYPI, Index, IndexClient, ProjectPage, RetryPolicy
 from releasekit.indexes.provenance import FileProvenance, read_provenance
 
 _log = logging.getLogger(__name__)
@@ -35,6 +36,15 @@ _log = logging.getLogger(__name__)
 #: default 300 s timeout this makes about 130 requests for one small page, fewer than
 #: polling every 2 s throughout (155).
 POLL_BACKOFF = Backoff(first=0.05, factor=2.0, cap=0.4, relax_after=30.0, relaxed_cap=5.0)
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    """One smoke command that passed: the command, its output, and how long it took."""
+
+    command: str
+    output: str
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,7 @@ def verify(
         wait_until_visible(
             sibling.name, sibling.version, sibling.files, index, deadline.remaining, credentials
         )
-    wait_until_visible(project.name, version, dists, index, deadline.remaining, credentials)
+    page = wait_until_visible(project.name, version, dists, index, deadline.remaining, credentials)
     visible_after = deadline.elapsed
     if together:
         listing = ", ".join(f"{s.name} {s.version}" for s in together)
@@ -106,7 +116,7 @@ def verify(
         f"{project.name} {version}: {len(dists)} file{'s' if len(dists) != 1 else ''} "
         f"listed on {index.display} with identical sha256, after {visible_after:.2f} s."
     )
-    provenance = check_publishers(project, version, dists, index, credentials)
+    provenance = check_publishers(project, version, dists, index, credentials, page)
     with tempfile.TemporaryDirectory(prefix="releasekit-verify-") as tmp:
         install_started = time.perf_counter()
         env = VerifyEnvironment.create(Path(tmp))
@@ -118,10 +128,16 @@ def verify(
             dependency_index,
             siblings=together,
             index_credentials=credentials,
+            deadline=deadline,
         )
         install_seconds = time.perf_counter() - install_started
         smoke_started = time.perf_counter()
-        smoke = env.smoke_test(project.name, version, probe.modules, project.smoke)
+        scripts = env.check_installed(project.name, version, probe.modules)
+        reporter.success(
+            f"{project.name} {version} imports ({', '.join(probe.modules) or 'no modules'})"
+            + (f"; scripts: {', '.join(scripts)}." if scripts else ".")
+        )
+        smoke = [smoke_command(env, command) for command in project.smoke]
         smoke_seconds = time.perf_counter() - smoke_started
     report = VerifyReport(
         name=project.name,
@@ -155,15 +171,39 @@ def verify(
     return report
 
 
+def smoke_command(env: VerifyEnvironment, command: str) -> SmokeResult:
+    """Run the smoke ``command`` through the shell in the verify environment ``env``."""
+    started = time.perf_counter()
+    result = run(  # noqa: S604 - the project's own configured shell commands
+        command,
+        cwd=env.workdir,
+        env=installer_environ(env.venv),
+        merge_output=True,
+        shell=True,
+    )
+    get_reporter().output(f"$ {command}  (exit {result.returncode})", result.stdout)
+    if result.returncode != 0:
+        raise VerifyError(
+            f"Smoke command `{command}` exited {result.returncode}.",
+            why="The installed package does not work as the smoke command expects "
+            "(its output is above).",
+            fix="Fix the package or the command in [tool.releasekit] smoke, then "
+            "release a new version.",
+        )
+    return SmokeResult(command, result.stdout, time.perf_counter() - started)
+
+
 def check_publishers(
     project: Project,
     version: str,
     dists: Sequence[Distribution],
     index: Index,
     credentials: tuple[str, str] | None = None,
+    page: ProjectPage | None = None,
 ) -> list[FileProvenance]:
     """Read and verify (offline) the provenance of each of ``dists`` on ``index``, and show
-    who published each file.
+    who published each file. ``page`` is the project's page as already read (default: read
+    it now); it must list every one of ``dists``.
 
     With ``expect-publisher`` set, a file whose provenance is missing, does not verify, or
     names another publisher raises :class:`VerifyError`, unless the index offers no
@@ -172,7 +212,8 @@ def check_publishers(
     reporter = get_reporter()
     expected = project.settings.expect_publisher
     with IndexClient(index, credentials=credentials) as client:
-        page = client.project_page(project.name)
+        if page is None:
+            page = client.project_page(project.name)
         listed = {item.filename: item for item in page.files}
         pairs = [(listed[d.filename], d.sha256) for d in dists if d.filename in listed]
         if not page.offers_provenance:
@@ -217,8 +258,9 @@ def wait_until_visible(
     index: Index,
     timeout: float,
     credentials: tuple[str, str] | None = None,
-) -> float:
-    """Poll ``index`` until every one of ``dists`` is listed with its sha256; seconds taken.
+) -> ProjectPage:
+    """Poll ``index`` until two reads in a row list every one of ``dists`` with its sha256
+    (a cache in front of the index may answer from a stale copy); returns the second read.
 
     A file listed with another sha256 fails at once (indexes never replace a file); files
     still missing when ``timeout`` passes fail with the list of them.
@@ -226,10 +268,20 @@ def wait_until_visible(
     deadline = Deadline(timeout)
     retry = RetryPolicy(total_seconds=min(RetryPolicy().total_seconds, max(timeout, 1.0)))
     missing: list[Distribution] = list(dists)
+    hashed: dict[str, str] = {}  # files a page lists without a sha256, downloaded and hashed
+    listed_once = False
+    pages: list[ProjectPage] = []  # the latest read
     with IndexClient(index, retry=retry, credentials=credentials) as client:
 
         def look() -> bool | None:
-            missing[:] = _missing_files(client, name, missing, index)
+            nonlocal listed_once
+            missing[:] = _missing_files(client, name, dists, index, hashed, pages)
+            if missing:
+                return None
+            listed_once = True
+            missing[:] = _missing_files(client, name, dists, index, hashed, pages)  # 2nd read
+            if missing:
+                _log.debug("%s listed every file of %s, then not: stale answers", index.name, name)
             return True if not missing else None
 
         if look() is None:
@@ -244,12 +296,15 @@ def wait_until_visible(
         raise VerifyError(
             f"{name} {version} is not on {index.display} after {deadline.elapsed:.1f} s: "
             f"not listed: {listing}.",
-            why="The upload did not happen or did not finish, or the index is slow to list "
+            why="The index listed every file at times but not in two reads in a row: a cache "
+            "in front of it (its CDN) still answers from a stale copy."
+            if listed_once
+            else "The upload did not happen or did not finish, or the index is slow to list "
             "new files.",
             fix=f"Upload it (`nox -s {upload_session(index.name)}`), then verify again; give "
             "a slow index more time with `-- --timeout SECONDS`.",
         )
-    return deadline.elapsed
+    return pages[-1]
 
 
 def _missing_files(
@@ -257,18 +312,22 @@ def _missing_files(
     name: str,
     wanted: Sequence[Distribution],
     index: Index,
+    hashed: dict[str, str],
+    pages: list[ProjectPage],
 ) -> list[Distribution]:
-    listed = {item.filename: item for item in client.project_files(name)}
+    pages[:] = [client.project_page(name)]  # the latest read
+    listed = {item.filename: item for item in pages[-1].files}
     missing = []
     for dist in wanted:
         item = listed.get(dist.filename)
-        if item is None:
+        remote = None
+        if item is not None:
+            remote = hashed.get(dist.filename) or client.listed_sha256(item, dist.size)
+        if item is None or remote is None:
             missing.append(dist)
             continue
-        remote = client.listed_sha256(item, dist.size)
-        if remote is None:
-            missing.append(dist)
-            continue
+        if item.sha256 is None:
+            hashed[dist.filename] = remote
         if remote != dist.sha256:
             raise VerifyError(
                 f"{dist.filename} on {index.display} is not the local file: the index has "
