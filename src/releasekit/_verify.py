@@ -22,7 +22,7 @@ from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit._venv import VerifyEnvironment, installer_environ
 from releasekit._workspace import released_siblings
-from releasekit.credentials import read_credentials
+from releasekit.credentials.sources import read_auth
 from releasekit.errors import VerifyError
 from releasekit.indexes import PYPI, TESTPYPI, Index, IndexClient, ProjectPage, RetryPolicy
 from releasekit.indexes.provenance import FileProvenance, read_provenance
@@ -98,8 +98,7 @@ def verify(
         dependency_index = project.index(PYPI)
     reporter = get_reporter()
     together = released_siblings(project, siblings)
-    found = read_credentials(index, project.name)
-    credentials = (found.username, found.password) if found else None
+    credentials = read_auth(index, project.name)
     deadline = Deadline(timeout)
     for sibling in together:
         wait_until_visible(
