@@ -15,6 +15,7 @@ from releasekit._doctor import doctor
 from releasekit._project import Project, load_projects
 from releasekit._release import release
 from releasekit._report import captured
+from releasekit._settings import Settings
 from releasekit._tags import detect
 from releasekit.indexes.local import LocalIndex
 
@@ -131,3 +132,15 @@ def test_monorepo_packages_read_only_their_own_tags(tmp_path: Path) -> None:
     assert a.version_of_tag("v3.0.0") is None
     assert b.version_of_tag("4.0.0") is None
     assert b.tag_style().reason == "1 of 1 release tags (latest pkg_b/v2.0.0)"
+
+
+def test_a_tag_format_naming_the_version_twice_reads_its_tags() -> None:
+    """Found by Hypothesis: a second {version} made an invalid pattern (a repeated group)."""
+    project = Project(
+        Path("."),
+        "sample-pkg",
+        "0.1.0",
+        Settings.from_table({"tag-format": "{version}-{version}"}, "t"),
+    )
+    assert project.version_of_tag("1.2.0-1.2.0") == Version("1.2.0")
+    assert project.version_of_tag("1.2.0-1.3.0") is None

@@ -58,7 +58,9 @@ class TagStyle:
         """The version ``tag`` releases, or None when it is not a release tag in this style."""
         for fmt in self.formats or (self.format,):
             marker = re.escape(fmt.format(name=name, version=_MARKER))
-            pattern = marker.replace(re.escape(_MARKER), "(?P<version>.+)")
+            # A format may name the version twice: the second must repeat the first.
+            field = re.escape(_MARKER)
+            pattern = marker.replace(field, "(?P<version>.+)", 1).replace(field, "(?P=version)")
             found = re.fullmatch(pattern, tag)
             if found is None:
                 continue
