@@ -28,11 +28,11 @@ def _race(monkeypatch: pytest.MonkeyPatch) -> None:
         barrier = threading.Barrier(16)
         seen: list[str | None] = []
 
-        def take() -> None:
+        def take(barrier: threading.Barrier, seen: list[str | None]) -> None:
             barrier.wait()
             seen.append(take_secret("RELEASEKIT_RACE_TOKEN"))
 
-        threads = [threading.Thread(target=take) for _ in range(16)]
+        threads = [threading.Thread(target=take, args=(barrier, seen)) for _ in range(16)]
         for thread in threads:
             thread.start()
         for thread in threads:
