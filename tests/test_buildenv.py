@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import textwrap
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -115,37 +114,52 @@ def test_a_shared_build_has_the_content_of_an_isolated_uv_build(
         assert ours == theirs, name
 
 
+HATCH_HOOK = """\
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+
+class NeedsMore(BuildHookInterface):
+    def initialize(self, version, build_data):
+        import tomli_w  # only there when the dynamic requirement was installed
+"""
+
+IN_TREE_BACKEND = """\
+from hatchling.build import *  # noqa: F403
+from hatchling.build import build_wheel as _build_wheel
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return ["tomli-w"]
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import tomli_w  # only there when the dynamic requirement was installed
+
+    return _build_wheel(wheel_directory, config_settings, metadata_directory)
+"""
+
+
+@pytest.mark.parametrize("shape", ["hatch build hook", "in-tree backend"])
 def test_dynamic_build_requirements_get_an_environment_that_has_them(
-    make_project: Callable[..., Path], envs: Path
+    make_project: Callable[..., Path], envs: Path, shape: str
 ) -> None:
     root = make_project()
-    backend = root / "_backend"
-    backend.mkdir()
-    (backend / "needs_more.py").write_text(
-        textwrap.dedent(
-            """\
-            from hatchling.build import *  # noqa: F403
-            from hatchling.build import build_wheel as _build_wheel
-
-
-            def get_requires_for_build_wheel(config_settings=None):
-                return ["tomli-w"]
-
-
-            def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-                import tomli_w  # only there when the dynamic requirement was installed
-
-                return _build_wheel(wheel_directory, config_settings, metadata_directory)
-            """
-        )
-    )
     pyproject = root / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace(
-            'build-backend = "hatchling.build"',
-            'build-backend = "needs_more"\nbackend-path = ["_backend"]',
+    if shape == "hatch build hook":  # sdist and wheel built in one process
+        (root / "hatch_build.py").write_text(HATCH_HOOK)
+        pyproject.write_text(
+            pyproject.read_text()
+            + '\n[tool.hatch.build.targets.wheel.hooks.custom]\ndependencies = ["tomli-w"]\n'
         )
-    )
+    else:  # each in its own process, the backend from the tree (and then from the sdist)
+        (root / "_backend").mkdir()
+        (root / "_backend" / "needs_more.py").write_text(IN_TREE_BACKEND)
+        pyproject.write_text(
+            pyproject.read_text().replace(
+                'build-backend = "hatchling.build"',
+                'build-backend = "needs_more"\nbackend-path = ["_backend"]',
+            )
+        )
     dists = build(Project.load(root))
     assert sorted(d.kind for d in dists) == ["sdist", "wheel"]
     requirements = sorted(

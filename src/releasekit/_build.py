@@ -14,7 +14,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from releasekit._backend import build_leftovers, version_override_env
-from releasekit._buildenv import HookFailed, Unavailable, build_one
+from releasekit._buildenv import HookFailed, Unavailable, build_in_shared_env
 from releasekit._distributions import Distribution, check_dist_dir, parse_filename
 from releasekit._git import Repository
 from releasekit._process import find_uv, run
@@ -106,8 +106,7 @@ def _shared_build(project: Project, outdir: Path, environ: dict[str, str]) -> bo
     if uv is None:
         return False
     try:
-        sdist = build_one("sdist", project.root, outdir, project.root, uv, environ)
-        build_one("wheel", sdist, outdir, project.root, uv, environ)
+        build_in_shared_env(project.root, outdir, uv, environ)
     except HookFailed as exc:
         raise _failed(project, "the build backend", exc.returncode, exc.output) from None
     except Unavailable as exc:

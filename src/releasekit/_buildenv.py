@@ -11,7 +11,8 @@ An environment is made in a temporary folder beside its final one and renamed in
 (atomic: of two processes making the same one, one wins and the other uses it); threads of
 one process make each one once. One that is incomplete, damaged (its interpreter or an
 installed distribution missing) or a day old (a new backend release is picked up as an
-isolated build would) is made again. No credential reaches uv or the backend.
+isolated build would) is made again. Its bytecode is compiled when it is made, so no build
+compiles the backend again. No credential reaches uv or the backend.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 #: Seconds an environment is reused before it is made again.
 MAX_AGE = 24 * 3600.0
-_SCHEMA = 1
+_SCHEMA = 2
 _MARKER = "releasekit-build-env.json"
 _DRIVER = Path(__file__).with_name("_pep517") / "_driver.py"
 _MARK = "@releasekit-hooks-result:"
@@ -61,6 +62,7 @@ class SharedEnv:
 
     folder: Path
     python: Path
+    requires: tuple[str, ...]
     installed: Mapping[str, str]
 
     def satisfies(self, requires: Sequence[str]) -> bool:
@@ -158,7 +160,8 @@ def _load(folder: Path, key: str) -> SharedEnv | None:
         return None
     if _installed(folder) != installed:
         return None
-    return SharedEnv(folder, python, installed)
+    requires = tuple(str(line) for line in marker.get("requires", []))
+    return SharedEnv(folder, python, requires, installed)
 
 
 def _make(
@@ -169,7 +172,16 @@ def _make(
     partial = folder.with_name(f".{key}-{uuid.uuid4().hex[:12]}")
     steps = [
         [uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(partial)],
-        [uv, "pip", "install", "--quiet", "--python", str(_python_of(partial)), *requires],
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--compile-bytecode",
+            "--python",
+            str(_python_of(partial)),
+            *requires,
+        ],
     ]
     try:
         for command in steps[: 2 if requires else 1]:
@@ -227,68 +239,7 @@ class HookResult:
     returncode: int
     output: str
     requires: list[str]
-    built: str | None
-
-
-def _call(
-    shared: SharedEnv,
-    kind: str,
-    source: Path,
-    outdir: Path,
-    backend: tuple[str, list[str]],
-    check: bool,
-    env: Mapping[str, str],
-    cwd: Path,
-) -> HookResult:
-    command = [
-        str(shared.python), str(_DRIVER), kind, str(source), str(outdir.resolve()),
-        backend[0], json.dumps(backend[1]), "check" if check else "trust",
-    ]  # fmt: skip
-    result = run(command, cwd=cwd, env=env, merge_output=True)
-    report: dict[str, object] = {}
-    for line in result.stdout.splitlines():
-        if line.startswith(_MARK):
-            with contextlib.suppress(ValueError):
-                report = json.loads(line[len(_MARK) :])
-    requires = report.get("requires")
-    built = report.get("built")
-    return HookResult(
-        result.returncode,
-        result.stdout,
-        [str(r) for r in requires] if isinstance(requires, list) else [],
-        built if isinstance(built, str) else None,
-    )
-
-
-def build_one(
-    kind: str,
-    source: Path,
-    outdir: Path,
-    project_root: Path,
-    uv: str,
-    env: Mapping[str, str],
-) -> Path:
-    """Build ``kind`` (sdist from the tree ``source``, wheel from the sdist ``source``) into
-    ``outdir`` in the shared environment its requirements call for.
-
-    Raises :class:`Unavailable` when no environment could be made, :class:`HookFailed`
-    when the backend fails.
-    """
-    requires, backend, paths = build_system(project_root)
-    shared = shared_env(requires, uv, project_root, env)
-    check = True
-    for _ in range(3):
-        result = _call(shared, kind, source, outdir, (backend, paths), check, env, project_root)
-        if result.returncode == _NOT_INSTALLED and result.built is None:
-            if shared.satisfies(result.requires):
-                check = False  # installed: the driver could not tell (no packaging there)
-            else:
-                shared = shared_env([*requires, *result.requires], uv, project_root, env)
-            continue
-        if result.returncode != 0 or result.built is None:
-            raise HookFailed(result.output, result.returncode)
-        return outdir / result.built
-    raise Unavailable(f"the backend's {kind} requirements keep changing")
+    built: dict[str, str]
 
 
 class HookFailed(Exception):
@@ -298,3 +249,71 @@ class HookFailed(Exception):
         super().__init__(f"the build backend exited {returncode}")
         self.output = output
         self.returncode = returncode
+
+
+@dataclass(frozen=True)
+class _Build:
+    """What one build needs: the backend, the tree, where files go, and the environment."""
+
+    backend: str
+    paths: list[str]
+    root: Path
+    outdir: Path
+    uv: str
+    env: Mapping[str, str]
+
+    def call(self, shared: SharedEnv, kinds: str, source: Path, check: bool) -> HookResult:
+        command = [
+            str(shared.python), str(_DRIVER), kinds, str(source), str(self.outdir.resolve()),
+            self.backend, json.dumps(self.paths), "check" if check else "trust",
+        ]  # fmt: skip
+        result = run(command, cwd=self.root, env=self.env, merge_output=True)
+        report: dict[str, object] = {}
+        for line in result.stdout.splitlines():
+            if line.startswith(_MARK):
+                with contextlib.suppress(ValueError):
+                    report = json.loads(line[len(_MARK) :])
+        requires = report.pop("requires", [])
+        return HookResult(
+            result.returncode,
+            result.stdout,
+            [str(r) for r in requires] if isinstance(requires, list) else [],
+            {kind: name for kind, name in report.items() if isinstance(name, str)},
+        )
+
+    def one(self, shared: SharedEnv, kinds: str, source: Path) -> dict[str, str]:
+        """Build ``kinds`` from ``source``, moving to an environment with the backend's
+        dynamic requirements when ``shared`` lacks them."""
+        check = True
+        for _ in range(3):
+            result = self.call(shared, kinds, source, check)
+            if result.returncode == _NOT_INSTALLED:
+                if shared.satisfies(result.requires):
+                    check = False  # installed: the driver could not tell (no packaging there)
+                else:
+                    wanted = [*shared.requires, *result.requires]
+                    shared = shared_env(wanted, self.uv, self.root, self.env)
+                continue
+            if result.returncode != 0 or not all(k in result.built for k in kinds.split("+")):
+                raise HookFailed(result.output, result.returncode)
+            return result.built
+        raise Unavailable(f"the backend's {kinds} requirements keep changing")
+
+
+def build_in_shared_env(root: Path, outdir: Path, uv: str, env: Mapping[str, str]) -> None:
+    """Build the sdist of the tree ``root`` into ``outdir``, then the wheel from that sdist,
+    in the shared environment the build requirements call for.
+
+    Both are built in one process when that is safe: the backend neither comes from the tree
+    (``backend-path``) nor runs the project's code as it loads (setuptools); else each in a
+    fresh one, as PEP 517 front ends do. Raises :class:`Unavailable` when no environment could
+    be made, :class:`HookFailed` when the backend fails.
+    """
+    requires, backend, paths = build_system(root)
+    job = _Build(backend, paths, root, outdir, uv, env)
+    shared = shared_env(requires, uv, root, env)
+    if not paths and not backend.startswith("setuptools"):
+        job.one(shared, "sdist+wheel", root)
+        return
+    sdist = job.one(shared, "sdist", root)["sdist"]
+    job.one(shared, "wheel", outdir / sdist)

@@ -2,11 +2,13 @@
 PEP 517 hooks in this interpreter (a shared build environment's python). Standard library
 only: it runs in an environment that holds nothing but the build requirements.
 
-Usage: ``python _driver.py sdist|wheel SOURCE OUTDIR BACKEND BACKEND_PATHS_JSON check|trust``;
-for ``wheel``, SOURCE is the sdist, unpacked first into a temporary directory. It first asks
-the backend for its dynamic requirements (``get_requires_for_build_*``); with ``check``,
-when they are not all installed here (or cannot be checked), it builds nothing and exits 3.
-Its last line starting with ``MARK`` is JSON: ``requires``, and ``built`` (the file name).
+Usage: ``python _driver.py KINDS SOURCE OUTDIR BACKEND BACKEND_PATHS_JSON check|trust``;
+KINDS is ``sdist`` (SOURCE is the tree), ``wheel`` (SOURCE is an sdist, unpacked first into
+a temporary directory) or ``sdist+wheel`` (both in this one process, the wheel from the
+sdist). Before each build it asks the backend for its dynamic requirements
+(``get_requires_for_build_*``); with ``check``, when they are not all installed here (or
+cannot be checked), it stops and exits 3. Its last line starting with ``MARK`` is JSON:
+``requires`` (the last asked for), and the file name built of each kind.
 """
 
 from __future__ import annotations
@@ -60,23 +62,37 @@ def _unpack(sdist: str) -> str:
     return os.path.join(target, top)
 
 
-def main(argv: list[str]) -> int:
-    kind, source, outdir, backend, paths, check = argv
-    root = _unpack(source) if kind == "wheel" else source
-    os.chdir(root)
-    for path in reversed(json.loads(paths)):
+def _hooks(backend: str, root: str, paths: list[str]) -> Any:
+    """The backend object, imported with its ``backend-path`` (relative to ``root``) first."""
+    for path in reversed(paths):
         sys.path.insert(0, os.path.join(root, path))
     module, _, attribute = backend.partition(":")
     hooks: Any = importlib.import_module(module)
     for name in filter(None, attribute.split(".")):
         hooks = getattr(hooks, name)
-    get_requires = getattr(hooks, f"get_requires_for_build_{kind}", None)
-    requires = [str(line) for line in get_requires({})] if get_requires else []
-    if check == "check" and not _satisfied(requires):
-        print(MARK + json.dumps({"requires": requires}), flush=True)
-        return NOT_INSTALLED
-    built = getattr(hooks, f"build_{kind}")(os.path.abspath(outdir), {})
-    print(MARK + json.dumps({"requires": requires, "built": built}), flush=True)
+    return hooks
+
+
+def main(argv: list[str]) -> int:
+    kinds, source, outdir, backend, paths, check = argv
+    outdir = os.path.abspath(outdir)
+    hooks = None
+    report: dict[str, Any] = {}
+    for kind in kinds.split("+"):  # "sdist+wheel": the wheel from the sdist just built
+        if kind == "wheel" and "sdist" in report:
+            source = os.path.join(outdir, report["sdist"])
+        root = _unpack(source) if kind == "wheel" else source
+        os.chdir(root)
+        if hooks is None:
+            hooks = _hooks(backend, root, json.loads(paths))
+        get_requires = getattr(hooks, f"get_requires_for_build_{kind}", None)
+        requires = [str(line) for line in get_requires({})] if get_requires else []
+        report["requires"] = requires
+        if check == "check" and not _satisfied(requires):
+            print(MARK + json.dumps(report), flush=True)
+            return NOT_INSTALLED
+        report[kind] = getattr(hooks, f"build_{kind}")(outdir, {})
+    print(MARK + json.dumps(report), flush=True)
     return 0
 
 
