@@ -541,11 +541,12 @@ def monorepo_rounds(
     token: str,
     rounds: int,
     count: int,
-    hand_max: int,
+    limits: dict[str, int],
     timings: Rounds,
 ) -> None:
-    """``rounds`` rounds of each pipeline over a monorepo of ``count`` small packages."""
-    tools = [tool for tool in TOOLS if tool != "hand" or count <= hand_max]
+    """``rounds`` rounds of each pipeline over a monorepo of ``count`` small packages (a
+    tool in ``limits`` only up to that many packages)."""
+    tools = [tool for tool in TOOLS if count <= limits.get(tool, count)]
     roots = {
         tool: write_monorepo(tmp / f"mono{count}-{tool}", count, "1.0.0", tool) for tool in tools
     }
@@ -562,15 +563,16 @@ def monorepo_rounds(
 
 
 def bench_monorepo(
-    tmp: Path, token: str, rounds: int, counts: Sequence[int], hand_max: int
+    tmp: Path, token: str, rounds: int, counts: Sequence[int], limits: dict[str, int]
 ) -> dict[str, Any]:
-    """The pipelines over monorepos of ``counts`` small packages (hand-run up to ``hand_max``),
+    """The pipelines over monorepos of ``counts`` small packages (a tool in ``limits`` only up
+    to that many packages),
     each size against a fresh local index: pypiserver scans all its files on every request,
     so an index filled by the previous sizes would slow the larger ones down."""
     timings = Rounds()
     for count in counts:
         with LocalIndex("testpypi", token) as index:
-            monorepo_rounds(tmp, index, token, rounds, count, hand_max, timings)
+            monorepo_rounds(tmp, index, token, rounds, count, limits, timings)
     seconds: dict[str, dict[str, float]] = {tool: {} for tool in TOOLS}
     times_one: dict[str, dict[str, float]] = {tool: {} for tool in TOOLS}
     peak: dict[str, dict[str, float | None]] = {tool: {} for tool in TOOLS}
@@ -589,7 +591,10 @@ def bench_monorepo(
         "seconds": seconds,
         "times_one": times_one,
         "ratio_to_uv": {
-            str(c): ratio(seconds["releasekit"][str(c)], seconds["uv"][str(c)]) for c in counts
+            str(c): ratio(seconds["releasekit"][str(c)], seconds["uv"][str(c)])
+            if str(c) in seconds["uv"]
+            else None
+            for c in counts
         },
         "peak_mib": peak,
     }
@@ -756,13 +761,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--hand-max", type=int, default=5, help="largest monorepo run by hand (default 5)"
     )
+    parser.add_argument(
+        "--uv-max", type=int, default=50, help="largest monorepo run with bare uv (default 50)"
+    )
+    parser.add_argument(
+        "--sizes", default=",".join(SIZES), help="single-package sizes (default small,large)"
+    )
     parser.add_argument("--out", type=Path, default=Path(".bench"), help="report directory")
     parser.add_argument("--profile", action="store_true", help="also write cProfile statistics")
     parser.add_argument(
         "--quick", action="store_true", help="one round, small only, monorepos of 1 and 5"
     )
     args = parser.parse_args(argv)
-    sizes_run = ("small",) if args.quick else tuple(SIZES)
+    sizes_run = ("small",) if args.quick else tuple(args.sizes.split(","))
     counts = (1, 5) if args.quick else MONOREPO_SIZES
     if args.quick:
         args.rounds = args.monorepo_rounds = 1
@@ -779,7 +790,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # releasekit's shared build environments: made in the first round, reused after
         os.environ["RELEASEKIT_BUILD_ENVS"] = str(work / "build-envs")
         sizes = {size: bench_size(size, work, index, token, args.rounds) for size in sizes_run}
-        monorepo = bench_monorepo(work, token, args.monorepo_rounds, counts, args.hand_max)
+        limits = {"hand": args.hand_max, "uv": args.uv_max}
+        monorepo = bench_monorepo(work, token, args.monorepo_rounds, counts, limits)
         where = breakdown(work, index, token, max(3, min(args.rounds, 5)))
         progress("verify noticing uploads")
         latency_root = write_sample(work / "notice", "bench-notice", "3.0.0", SIZES["small"])

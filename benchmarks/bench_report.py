@@ -79,7 +79,7 @@ def markdown(report: dict[str, Any]) -> str:
             cells.append(_s(mono["times_one"][tool].get(count)))
         peak = " / ".join(_mib(mono["peak_mib"][t].get(count)) for t in NAMES)
         lines.append(
-            f"| {count} | {' | '.join(cells)} | {mono['ratio_to_uv'][count]:.2f} | {peak} |"
+            f"| {count} | {' | '.join(cells)} | {_s(mono['ratio_to_uv'][count])} | {peak} |"
         )
     lines += _breakdown_lines(report)
     notice = report["notice"]
