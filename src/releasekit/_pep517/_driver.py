@@ -84,7 +84,11 @@ def main(argv: list[str]) -> int:
         root = _unpack(source) if kind == "wheel" else source
         os.chdir(root)
         if hooks is None:
-            hooks = _hooks(backend, root, json.loads(paths))
+            try:
+                hooks = _hooks(backend, root, json.loads(paths))
+            except (ImportError, AttributeError) as exc:
+                print(f"The build backend {backend!r} cannot be loaded: {exc}", flush=True)
+                return 1
         get_requires = getattr(hooks, f"get_requires_for_build_{kind}", None)
         requires = [str(line) for line in get_requires({})] if get_requires else []
         report["requires"] = requires
