@@ -1,4 +1,5 @@
-"""Build an sdist and a wheel into the dist dir (with uv when present, else pypa/build)."""
+"""Build an sdist and a wheel into the dist dir: in a shared build environment made by uv
+(:mod:`releasekit._buildenv`), else isolated by ``uv build``, else by pypa/build."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import logging
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from packaging.version import Version
 
 from releasekit._backend import build_leftovers, version_override_env
+from releasekit._buildenv import HookFailed, Unavailable, build_in_shared_env
 from releasekit._distributions import Distribution, check_dist_dir, parse_filename
 from releasekit._git import Repository
 from releasekit._process import find_uv, run
@@ -22,6 +25,7 @@ from releasekit.credentials import scrubbed_environ
 from releasekit.errors import BuildError, GitError
 
 _log = logging.getLogger(__name__)
+_SAID_ISOLATED = threading.Event()
 
 
 def build_command(source: Path, outdir: Path, *, sdist_only: bool = False) -> list[str]:
@@ -88,6 +92,41 @@ def _check_built_version(project: Project, built: list[Path]) -> None:
         )
 
 
+def _failed(project: Project, front_end: str, returncode: int, output: str) -> BuildError:
+    get_reporter().output(f"{front_end} output:", output)
+    return BuildError(
+        f"Building {project.name} failed ({front_end} exited {returncode}).",
+        why="The build backend reported the error shown above.",
+        fix="Fix the error it names; `python -m build` in the project reproduces it.",
+    )
+
+
+def _shared_build(
+    project: Project, outdir: Path, environ: dict[str, str], *, sdist_only: bool
+) -> bool:
+    """Build in the shared environment for the project's build requirements: the sdist from
+    the tree, the wheel from the sdist. False (``outdir`` left empty) when there is no uv or
+    no environment could be made: the caller builds in isolation (said once per process)."""
+    uv = find_uv()
+    if uv is None:
+        return False
+    try:
+        build_in_shared_env(project.root, outdir, uv, environ, sdist_only=sdist_only)
+    except HookFailed as exc:
+        raise _failed(project, "the build backend", exc.returncode, exc.output) from None
+    except Unavailable as exc:
+        for path in outdir.iterdir():
+            path.unlink()
+        if not _SAID_ISOLATED.is_set():
+            _SAID_ISOLATED.set()
+            get_reporter().warn(
+                f"No shared build environment ({exc}); building each package in an isolated "
+                "environment instead (slower)."
+            )
+        return False
+    return True
+
+
 def build(project: Project, *, sdist_only: bool = False) -> list[Distribution]:
     """Build ``project`` and return its sdist and wheel (only the sdist with ``sdist_only``:
     a compiled project's wheels are cibuildwheel's), now in the dist dir.
@@ -101,21 +140,20 @@ def build(project: Project, *, sdist_only: bool = False) -> list[Distribution]:
     leftovers_before = build_leftovers(project.root)
     with tempfile.TemporaryDirectory(prefix="releasekit-build-") as tmp:
         outdir = Path(tmp)
-        command = build_command(project.root, outdir, sdist_only=sdist_only)
-        front_end = "uv build" if "build" in command[1:2] else "python -m build"
         started = time.perf_counter()
         environ = {**build_environ(project), **version_override_env(project)}
-        with reporter.status(f"Building {project.name} {project.version} with {front_end}"):
-            result = run(command, cwd=project.root, env=environ)
-        for leftover in build_leftovers(project.root) - leftovers_before:
-            shutil.rmtree(leftover, ignore_errors=True)
-        if result.returncode != 0:
-            reporter.output(f"{front_end} output:", result.stdout + result.stderr)
-            raise BuildError(
-                f"Building {project.name} failed ({front_end} exited {result.returncode}).",
-                why="The build backend reported the error shown above.",
-                fix="Fix the error it names; `python -m build` in the project reproduces it.",
-            )
+        try:
+            with reporter.status(f"Building {project.name} {project.version}"):
+                if not _shared_build(project, outdir, environ, sdist_only=sdist_only):
+                    command = build_command(project.root, outdir, sdist_only=sdist_only)
+                    front_end = "uv build" if "build" in command[1:2] else "python -m build"
+                    result = run(command, cwd=project.root, env=environ)
+                    if result.returncode != 0:
+                        output = result.stdout + result.stderr
+                        raise _failed(project, front_end, result.returncode, output)
+        finally:
+            for leftover in build_leftovers(project.root) - leftovers_before:
+                shutil.rmtree(leftover, ignore_errors=True)
         built = [path for path in sorted(outdir.iterdir()) if parse_filename(path.name)]
         _check_built_version(project, built)
         epoch = environ.get("SOURCE_DATE_EPOCH", "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from releasekit.indexes import Index
 # --- secrets read from the environment, kept in memory only -------------------------------
 
 _held: dict[str, str] = {}
+_taking = threading.Lock()  # a monorepo's packages read their credentials at once
 
 
 def take_secret(name: str) -> str | None:
@@ -38,11 +40,12 @@ def take_secret(name: str) -> str | None:
     value taken earlier in this process is returned (nox runs every session of one
     invocation in one process). The value is registered for redaction.
     """
-    value = os.environ.pop(name, None)
-    if value is not None and value.strip():
-        register_secret(value)
-        _held[name] = value
-    return _held.get(name)
+    with _taking:
+        value = os.environ.pop(name, None)
+        if value is not None and value.strip():
+            register_secret(value)
+            _held[name] = value
+        return _held.get(name)
 
 
 def held_secrets() -> tuple[str, ...]:

@@ -1,0 +1,324 @@
+"""Shared build environments: one per set of build requirements, made once by uv, reused.
+
+Packages whose build requirements (``[build-system] requires`` plus what the backend's
+``get_requires_for_build_sdist``/``_wheel`` hooks add) are the same build in one
+environment, kept under the user's cache directory (``RELEASEKIT_BUILD_ENVS`` overrides it)
+in a folder named after a hash of the sorted requirements and the interpreter. The hooks are
+called there by ``_pep517/_driver.py``: the sdist from the source tree, then the wheel from
+the unpacked sdist, as an isolated build does, without making an environment for each.
+
+An environment is made in a temporary folder beside its final one and renamed into place
+(atomic: of two processes making the same one, one wins and the other uses it); threads of
+one process make each one once. One that is incomplete, damaged (its interpreter or an
+installed distribution missing) or a day old (a new backend release is picked up as an
+isolated build would) is made again. Its bytecode is compiled when it is made, so no build
+compiles the backend again. No credential reaches uv or the backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import email.parser
+import hashlib
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from releasekit._process import run
+from releasekit._project import read_pyproject
+
+#: Requirements of a project without ``[build-system]`` (PEP 517's fallback).
+DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
+DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
+#: Seconds an environment is reused before it is made again.
+MAX_AGE = 24 * 3600.0
+_SCHEMA = 2
+_MARKER = "releasekit-build-env.json"
+_DRIVER = Path(__file__).with_name("_pep517") / "_driver.py"
+_MARK = "@releasekit-hooks-result:"
+_NOT_INSTALLED = 3
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+class Unavailable(Exception):
+    """No shared environment could be made (the caller builds in isolation instead)."""
+
+
+@dataclass(frozen=True)
+class SharedEnv:
+    """A ready environment: its folder, interpreter and installed distributions."""
+
+    folder: Path
+    python: Path
+    requires: tuple[str, ...]
+    installed: Mapping[str, str]
+
+    def satisfies(self, requires: Sequence[str]) -> bool:
+        """Whether every one of ``requires`` (for this interpreter) is installed here."""
+        for line in requires:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                return False
+            if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            version = self.installed.get(canonicalize_name(requirement.name))
+            if version is None or requirement.url or requirement.extras:
+                return False
+            if not requirement.specifier.contains(version, prereleases=True):
+                return False
+        return True
+
+
+def cache_root() -> Path:
+    """Where shared environments live: ``RELEASEKIT_BUILD_ENVS``, else the user's cache."""
+    configured = os.environ.get("RELEASEKIT_BUILD_ENVS", "").strip()
+    if configured:
+        return Path(configured)
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "releasekit" / "build-envs"
+
+
+def build_system(root: Path) -> tuple[list[str], str, list[str]]:
+    """The static ``requires``, the ``build-backend`` and its ``backend-path`` of ``root``."""
+    pyproject = root / "pyproject.toml"
+    data = read_pyproject(pyproject) if pyproject.is_file() else {}
+    system = data.get("build-system")
+    if not isinstance(system, dict) or "build-backend" not in system:
+        requires = system.get("requires") if isinstance(system, dict) else None
+        return list(requires or DEFAULT_REQUIRES), DEFAULT_BACKEND, []
+    return (
+        [str(line) for line in system.get("requires", [])],
+        str(system["build-backend"]),
+        [str(path) for path in system.get("backend-path", [])],
+    )
+
+
+def env_key(requires: Sequence[str]) -> str:
+    """The folder name of the environment for ``requires`` on this interpreter."""
+    key = {
+        "schema": _SCHEMA,
+        "requires": sorted({line.strip() for line in requires}),
+        "python": sys.version,
+        "executable": os.path.realpath(sys.executable),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _python_of(folder: Path) -> Path:
+    return folder / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+
+
+def _installed(folder: Path) -> dict[str, str] | None:
+    """``{name: version}`` of the distributions installed in the environment at ``folder``;
+    None when a file that one of them installed (its ``RECORD`` lists them) is missing."""
+    found: dict[str, str] = {}
+    patterns = ("Lib/site-packages/*.dist-info", "lib/python*/site-packages/*.dist-info")
+    for pattern in patterns:
+        for info in folder.glob(pattern):
+            try:
+                metadata = info.joinpath("METADATA").read_bytes()
+                record = info.joinpath("RECORD").read_text(encoding="utf-8")
+            except OSError:
+                return None
+            for row in csv.reader(record.splitlines()):
+                path = row[0] if row else ""
+                if path and not path.startswith("..") and not (info.parent / path).exists():
+                    return None
+            fields = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
+            found[canonicalize_name(str(fields["Name"]))] = str(fields["Version"])
+    return found
+
+
+def _load(folder: Path, key: str) -> SharedEnv | None:
+    """The environment at ``folder`` when it is complete, intact and young enough."""
+    try:
+        marker = json.loads((folder / _MARKER).read_text(encoding="utf-8"))
+        installed = {str(k): str(v) for k, v in dict(marker["installed"]).items()}
+        fresh = time.time() - float(marker["created"]) < MAX_AGE
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    python = _python_of(folder)
+    if marker.get("key") != key or not fresh or not python.is_file():
+        return None
+    if _installed(folder) != installed:
+        return None
+    requires = tuple(str(line) for line in marker.get("requires", []))
+    return SharedEnv(folder, python, requires, installed)
+
+
+def _make(
+    folder: Path, key: str, requires: Sequence[str], uv: str, cwd: Path, env: Mapping[str, str]
+) -> None:
+    """Make the environment for ``requires`` in a temporary folder, then rename it to
+    ``folder`` (replacing a damaged one there). Raises :class:`Unavailable`."""
+    partial = folder.with_name(f".{key}-{uuid.uuid4().hex[:12]}")
+    steps = [
+        [uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(partial)],
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--compile-bytecode",
+            "--python",
+            str(_python_of(partial)),
+            *requires,
+        ],
+    ]
+    try:
+        for command in steps[: 2 if requires else 1]:
+            result = run(command, cwd=cwd, env=env, merge_output=True)
+            if result.returncode != 0:
+                raise Unavailable(f"{' '.join(command[:3])} failed: {result.stdout.strip()}")
+        marker = {
+            "key": key,
+            "requires": sorted(requires),
+            "installed": _installed(partial) or {},
+            "created": time.time(),
+        }
+        (partial / _MARKER).write_text(json.dumps(marker), encoding="utf-8")
+        if not folder.exists():
+            with contextlib.suppress(OSError):  # another process renamed its own there first
+                os.replace(partial, folder)
+        if partial.exists() and _load(folder, key) is None:  # a damaged one is in the way
+            stale = folder.with_name(f".{key}-stale-{uuid.uuid4().hex[:12]}")
+            with contextlib.suppress(OSError):
+                os.replace(folder, stale)
+            shutil.rmtree(stale, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.replace(partial, folder)
+    except OSError as exc:
+        raise Unavailable(str(exc)) from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def shared_env(requires: Sequence[str], uv: str, cwd: Path, env: Mapping[str, str]) -> SharedEnv:
+    """The environment for ``requires``, made now if there is none (or a damaged one).
+    Raises :class:`Unavailable` when it cannot be made."""
+    key = env_key(requires)
+    folder = cache_root() / key
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        ready = _load(folder, key)
+        if ready is None:
+            try:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise Unavailable(str(exc)) from None
+            _make(folder, key, sorted(set(requires)), uv, cwd, env)
+            ready = _load(folder, key)
+        if ready is None:
+            raise Unavailable(f"the environment in {folder} is not usable after making it")
+        return ready
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """One run of the driver: its exit status, output, and what it reported."""
+
+    returncode: int
+    output: str
+    requires: list[str]
+    built: dict[str, str]
+
+
+class HookFailed(Exception):
+    """The backend failed in the shared environment; ``output`` is what it printed."""
+
+    def __init__(self, output: str, returncode: int) -> None:
+        super().__init__(f"the build backend exited {returncode}")
+        self.output = output
+        self.returncode = returncode
+
+
+@dataclass(frozen=True)
+class _Build:
+    """What one build needs: the backend, the tree, where files go, and the environment."""
+
+    backend: str
+    paths: list[str]
+    root: Path
+    outdir: Path
+    uv: str
+    env: Mapping[str, str]
+
+    def call(self, shared: SharedEnv, kinds: str, source: Path, check: bool) -> HookResult:
+        command = [
+            str(shared.python), str(_DRIVER), kinds, str(source), str(self.outdir.resolve()),
+            self.backend, json.dumps(self.paths), "check" if check else "trust",
+        ]  # fmt: skip
+        result = run(command, cwd=self.root, env=self.env, merge_output=True)
+        report: dict[str, object] = {}
+        for line in result.stdout.splitlines():
+            if line.startswith(_MARK):
+                with contextlib.suppress(ValueError):
+                    report = json.loads(line[len(_MARK) :])
+        requires = report.pop("requires", [])
+        return HookResult(
+            result.returncode,
+            result.stdout,
+            [str(r) for r in requires] if isinstance(requires, list) else [],
+            {kind: name for kind, name in report.items() if isinstance(name, str)},
+        )
+
+    def one(self, shared: SharedEnv, kinds: str, source: Path) -> dict[str, str]:
+        """Build ``kinds`` from ``source``, moving to an environment with the backend's
+        dynamic requirements when ``shared`` lacks them."""
+        check = True
+        for _ in range(3):
+            result = self.call(shared, kinds, source, check)
+            if result.returncode == _NOT_INSTALLED:
+                if shared.satisfies(result.requires):
+                    check = False  # installed: the driver could not tell (no packaging there)
+                else:
+                    wanted = [*shared.requires, *result.requires]
+                    shared = shared_env(wanted, self.uv, self.root, self.env)
+                continue
+            if result.returncode != 0 or not all(k in result.built for k in kinds.split("+")):
+                raise HookFailed(result.output, result.returncode)
+            return result.built
+        raise Unavailable(f"the backend's {kinds} requirements keep changing")
+
+
+def build_in_shared_env(
+    root: Path, outdir: Path, uv: str, env: Mapping[str, str], *, sdist_only: bool = False
+) -> None:
+    """Build the sdist of the tree ``root`` into ``outdir``, then (not with ``sdist_only``)
+    the wheel from that sdist, in the shared environment the build requirements call for.
+
+    Both are built in one process when that is safe: the backend neither comes from the tree
+    (``backend-path``) nor runs the project's code as it loads (setuptools); else each in a
+    fresh one, as PEP 517 front ends do. Raises :class:`Unavailable` when no environment could
+    be made, :class:`HookFailed` when the backend fails.
+    """
+    requires, backend, paths = build_system(root)
+    job = _Build(backend, paths, root, outdir, uv, env)
+    shared = shared_env(requires, uv, root, env)
+    if sdist_only:
+        job.one(shared, "sdist", root)
+        return
+    if not paths and not backend.startswith("setuptools"):
+        job.one(shared, "sdist+wheel", root)
+        return
+    sdist = job.one(shared, "sdist", root)["sdist"]
+    job.one(shared, "wheel", outdir / sdist)
