@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from packaging.utils import canonicalize_name
-
 from releasekit._git import Repository
 from releasekit._project import Project
-from releasekit._workspace import dependency_order, requirements_of
+from releasekit._workspace import dependency_order, sibling_requirements
 from releasekit.errors import GitError
 
 #: What ``event.before`` holds on the first push of a branch: no previous commit at all.
@@ -116,15 +114,7 @@ def changed_packages(projects: Sequence[Project], since: str) -> list[ChangedPac
     else:
         changed = repository.changed_paths(_commit(repository, since))
         touched = {owner for path in changed if (owner := _owner(path, dirs)) is not None}
-    needs = {
-        project.normalized_name: {
-            name
-            for requirement in requirements_of(project)
-            if (name := canonicalize_name(requirement.name)) in paths
-            and name != project.normalized_name
-        }
-        for project in projects
-    }
+    needs = sibling_requirements(projects)
     dependents: dict[str, set[str]] = {name: set() for name in needs}
     for dependent, required in needs.items():
         for sibling in required:

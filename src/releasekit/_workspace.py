@@ -119,22 +119,27 @@ def _built_requirements(project: Project, dist_dir: Path) -> list[str]:
     return []
 
 
+def sibling_requirements(projects: Sequence[Project]) -> dict[str, set[str]]:
+    """For each package (by normalised name), the other packages of ``projects`` it requires."""
+    names = {project.normalized_name for project in projects}
+    return {
+        project.normalized_name: {
+            name
+            for requirement in requirements_of(project)
+            if (name := canonicalize_name(requirement.name)) in names
+            and name != project.normalized_name
+        }
+        for project in projects
+    }
+
+
 def dependency_order(projects: Sequence[Project]) -> list[list[Project]]:
     """``projects`` in layers: each package in a layer after every sibling it requires.
 
     Packages of one layer are independent of each other (and keep their given order).
     A cycle among the packages is a :class:`ConfigError`.
     """
-    by_name = {project.normalized_name: project for project in projects}
-    needs = {
-        project.normalized_name: {
-            name
-            for requirement in requirements_of(project)
-            if (name := canonicalize_name(requirement.name)) in by_name
-            and name != project.normalized_name
-        }
-        for project in projects
-    }
+    needs = sibling_requirements(projects)
     layers: list[list[Project]] = []
     done: set[str] = set()
     while len(done) < len(projects):
