@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import noxfork
 import releasekit.credentials
 from provenance_index import StandIn, environ, serve
 from releasekit._build import build
@@ -132,16 +134,34 @@ def project_dir(make_project: Callable[..., Path]) -> Path:
     return make_project()
 
 
+_NOX_SERVER = noxfork.NoxServer()
+
+
 def run_nox(
     cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """Run nox in ``cwd`` as a user would (CI=true, no stdin); stdout and stderr combined."""
+    """Run nox in ``cwd`` as a user would (CI=true, no stdin); stdout and stderr combined.
+
+    On Linux the process is forked from a server that has nox and releasekit imported
+    (tests/noxfork.py): a new process all the same, without the second of start-up."""
     full_env = {**os.environ, "NOX_SCRIPT_MODE": "none", "CI": "true", **(env or {})}
     for name in ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_USERNAME", "TWINE_PASSWORD"):
         if env is None or name not in env:
             full_env.pop(name, None)
+    command = [sys.executable, "-m", "nox", *args]
+    if noxfork.supported() and noxfork.same_startup(full_env):
+        fd, name = tempfile.mkstemp(prefix="nox-output-")
+        os.close(fd)
+        output = Path(name)
+        try:
+            code = _NOX_SERVER.run(cwd, args, full_env, output, timeout)
+            text = output.read_bytes().decode()
+        finally:
+            output.unlink()
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as text=True reads it
+        return subprocess.CompletedProcess(command, code, text)
     return subprocess.run(
-        [sys.executable, "-m", "nox", *args],
+        command,
         cwd=cwd,
         env=full_env,
         stdin=subprocess.DEVNULL,
@@ -151,6 +171,11 @@ def run_nox(
         timeout=timeout,
         check=False,
     )
+
+
+def pytest_sessionfinish() -> None:
+    """Stop this process's nox fork server, if it started one."""
+    _NOX_SERVER.close()
 
 
 @pytest.fixture
