@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 import noxfork
 import releasekit.credentials
@@ -173,6 +174,18 @@ def run_nox(
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with slow end-to-end tests first, so that no long test starts last and keeps
+    one worker busy while the other idles (each module stays together: its fixtures are made
+    once); the tests of a devpi-server share one worker, and so one server (`--dist
+    loadgroup`)."""
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)
+    for item in items:
+        if "devpi" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("devpi"))
+
+
 def pytest_sessionfinish() -> None:
     """Stop this process's nox fork server, if it started one."""
     _NOX_SERVER.close()
@@ -245,12 +258,21 @@ def no_token_in_any_output() -> Iterator[None]:
     )
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """One sample project, built once per test module (a module may define its own)."""
-    project = Project.load(write_project(tmp_path_factory.mktemp("built") / "sample-pkg"))
-    build(project)
-    return project
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Project:
+    """One sample project, built once per test run and shared by every xdist worker (a
+    module may define its own); read-only: tests change a copy (``project``)."""
+    if worker_id == "master":  # not distributed: this process is the whole run
+        shared = tmp_path_factory.mktemp("built")
+    else:  # each worker's base temp dir is one level below the run's
+        shared = tmp_path_factory.getbasetemp().parent / "built"
+    root = shared / "sample-pkg"
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "done").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            build(Project.load(write_project(root)))
+            (shared / "done").touch()
+    return Project.load(root)
 
 
 @pytest.fixture
