@@ -150,7 +150,7 @@ def run_nox(
         if env is None or name not in env:
             full_env.pop(name, None)
     command = [sys.executable, "-m", "nox", *args]
-    if noxfork.supported() and noxfork.same_startup(full_env):
+    if noxfork.supported() and _NOX_SERVER.accepts(full_env):
         fd, name = tempfile.mkstemp(prefix="nox-output-")
         os.close(fd)
         output = Path(name)

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,13 +55,8 @@ def _no_fork() -> bool:
     return os.environ.get("RELEASEKIT_TESTS_NO_FORK", "") not in ("", "0")
 
 
-def same_startup(env: dict[str, str]) -> bool:
-    """True when ``env`` agrees with this process on every variable read at start-up."""
-
-    def startup(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
-        return {k: v for k, v in environ.items() if k.startswith(_STARTUP_VARIABLES)}
-
-    return startup(env) == startup(os.environ)
+def _startup(environ: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k.startswith(_STARTUP_VARIABLES)}
 
 
 class NoxServer:
@@ -68,7 +64,13 @@ class NoxServer:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[str] | None = None
+        self._startup = _startup(os.environ)
         self._lock = threading.Lock()
+
+    def accepts(self, env: Mapping[str, str]) -> bool:
+        """True when a child forked from the server is what ``env`` would start: every
+        variable Python reads at start-up has the value the server started with."""
+        return _startup(env) == self._startup
 
     def _server(self) -> subprocess.Popen[str]:
         if self._process is None or self._process.poll() is not None:
@@ -78,6 +80,10 @@ class NoxServer:
                 stdout=subprocess.PIPE,
                 text=True,
                 bufsize=1,
+                env={
+                    **{k: v for k, v in os.environ.items() if k not in _startup(os.environ)},
+                    **self._startup,
+                },
             )
         return self._process
 
@@ -131,6 +137,9 @@ def _child(request: dict[str, Any], channels: tuple[int, ...]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        import tempfile
+
+        tempfile.tempdir = None  # found again from this environment (TMPDIR ...) when asked
         stdin = os.open(os.devnull, os.O_RDONLY)
         out = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(stdin, 0)
