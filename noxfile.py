@@ -19,7 +19,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 def tests(session: nox.Session) -> None:
     """Run the test suite in parallel (pytest-xdist); arguments after -- go to pytest."""
     session.install("-e", ".", "--group", "test")
-    session.run("pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
+    session.run("pytest", "-n", "auto", *session.posargs)
 
 
 @nox.session

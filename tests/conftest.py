@@ -176,14 +176,10 @@ def run_nox(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules with slow end-to-end tests first, so that no long test starts last and keeps
-    one worker busy while the other idles (each module stays together: its fixtures are made
-    once); the tests of a devpi-server share one worker, and so one server (`--dist
-    loadgroup`)."""
+    one worker busy while the other idles (a module stays in one piece, so its module-scoped
+    fixtures are made once per worker)."""
     slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_modules)
-    for item in items:
-        if "devpi" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("devpi"))
 
 
 def pytest_sessionfinish() -> None:
