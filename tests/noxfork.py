@@ -37,6 +37,14 @@ PRELOAD = (
     "releasekit._rehearse",
     "releasekit._upload",
     "releasekit._verify",
+    # Imported, never initialised (keyring picks its backend on first use, from the
+    # child's own environment).
+    "httpx",
+    "keyring",
+    "secretstorage",
+    "trove_classifiers",
+    "twine.commands.check",
+    "twine.commands.upload",
 )
 
 #: Variables that Python reads only when it starts: a run that sets them differently needs
@@ -185,7 +193,8 @@ def _serve() -> None:
     import importlib
 
     for name in PRELOAD:
-        importlib.import_module(name)
+        with contextlib.suppress(ImportError):  # not installed here: the child imports less
+            importlib.import_module(name)
     requests: IO[str] = os.fdopen(os.dup(0), "r")
     replies: IO[str] = os.fdopen(os.dup(1), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_RDWR)
