@@ -6,6 +6,8 @@ Run with releasekit importable, for example `uv run nox -s tests` from a fresh c
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 import releasekit.nox
@@ -15,11 +17,18 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 
+def _test_workers() -> int:
+    """One pytest-xdist worker per usable core, and one more: the tests wait on builds,
+    servers and git for part of their time (on 2 cores, 3 workers took 2:39, 2 took 2:57)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) + 1
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite in parallel (pytest-xdist); arguments after -- go to pytest."""
     session.install("-e", ".", "--group", "test")
-    session.run("pytest", "-n", "auto", *session.posargs)
+    session.run("pytest", "-n", str(_test_workers()), *session.posargs)
 
 
 @nox.session

@@ -8,13 +8,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
+import noxfork
 import releasekit.credentials
 from provenance_index import StandIn, environ, serve
 from releasekit._build import build
@@ -132,16 +135,34 @@ def project_dir(make_project: Callable[..., Path]) -> Path:
     return make_project()
 
 
+_NOX_SERVER = noxfork.NoxServer()
+
+
 def run_nox(
     cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """Run nox in ``cwd`` as a user would (CI=true, no stdin); stdout and stderr combined."""
+    """Run nox in ``cwd`` as a user would (CI=true, no stdin); stdout and stderr combined.
+
+    On Linux the process is forked from a server that has nox and releasekit imported
+    (tests/noxfork.py): a new process all the same, without the second of start-up."""
     full_env = {**os.environ, "NOX_SCRIPT_MODE": "none", "CI": "true", **(env or {})}
     for name in ("PYPI_API_TOKEN", "TEST_PYPI_API_TOKEN", "TWINE_USERNAME", "TWINE_PASSWORD"):
         if env is None or name not in env:
             full_env.pop(name, None)
+    command = [sys.executable, "-m", "nox", *args]
+    if noxfork.supported() and _NOX_SERVER.accepts(full_env):
+        fd, name = tempfile.mkstemp(prefix="nox-output-")
+        os.close(fd)
+        output = Path(name)
+        try:
+            code = _NOX_SERVER.run(cwd, args, full_env, output, timeout)
+            text = output.read_bytes().decode()
+        finally:
+            output.unlink()
+        text = text.replace("\r\n", "\n").replace("\r", "\n")  # as text=True reads it
+        return subprocess.CompletedProcess(command, code, text)
     return subprocess.run(
-        [sys.executable, "-m", "nox", *args],
+        command,
         cwd=cwd,
         env=full_env,
         stdin=subprocess.DEVNULL,
@@ -151,6 +172,19 @@ def run_nox(
         timeout=timeout,
         check=False,
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with slow end-to-end tests first, so that no long test starts last and keeps
+    one worker busy while the other idles (a module stays in one piece, so its module-scoped
+    fixtures are made once per worker)."""
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)
+
+
+def pytest_sessionfinish() -> None:
+    """Stop this process's nox fork server, if it started one."""
+    _NOX_SERVER.close()
 
 
 @pytest.fixture
@@ -220,12 +254,21 @@ def no_token_in_any_output() -> Iterator[None]:
     )
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """One sample project, built once per test module (a module may define its own)."""
-    project = Project.load(write_project(tmp_path_factory.mktemp("built") / "sample-pkg"))
-    build(project)
-    return project
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Project:
+    """One sample project, built once per test run and shared by every xdist worker (a
+    module may define its own); read-only: tests change a copy (``project``)."""
+    if worker_id == "master":  # not distributed: this process is the whole run
+        shared = tmp_path_factory.mktemp("built")
+    else:  # each worker's base temp dir is one level below the run's
+        shared = tmp_path_factory.getbasetemp().parent / "built"
+    root = shared / "sample-pkg"
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "done").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            build(Project.load(write_project(root)))
+            (shared / "done").touch()
+    return Project.load(root)
 
 
 @pytest.fixture

@@ -80,13 +80,18 @@ def built(make_project: Callable[..., Path], *args: str, **kwargs: object) -> Pr
     return project
 
 
+def dists(project: Project) -> list[Distribution]:
+    """The files the last build of ``project`` left in its dist dir."""
+    return [Distribution.from_path(path) for path in sorted(project.dist_dir.iterdir())]
+
+
 @pytest.mark.slow
 def test_verify_testpypi_session_shows_smoke_output_and_timings(
     make_project: Callable[..., Path], indexes: tuple[LocalIndex, LocalIndex]
 ) -> None:
     test, prod = indexes
     project = built(make_project, version="0.2.0", releasekit=SMOKE_PRINTS_VERSION)
-    upload(test, build(project))
+    upload(test, dists(project))
     result = run_nox(
         project.root, "-s", "verify_testpypi", env={**test.environ(), **prod.environ()}
     )
@@ -109,13 +114,13 @@ def test_dependencies_come_only_from_production(
     installer: str,
 ) -> None:
     test, prod = indexes
-    if installer == "pip":
-        monkeypatch.setenv("RELEASEKIT_NO_UV", "1")
     # The dependency exists in both places; only the production one may be installed.
     upload(prod, build(Project.load(make_project("dep-pkg", "0.3.0"))))
     upload(test, build(Project.load(make_project("dep-pkg", "0.4.0"))))
     project = built(make_project, dependencies=("dep-pkg", "nowhere-pkg; python_version < '3'"))
-    upload(test, build(project))
+    upload(test, dists(project))
+    if installer == "pip":  # for verify: the builds above are the same with either
+        monkeypatch.setenv("RELEASEKIT_NO_UV", "1")
     project = Project.load(project.root, smoke=["dep-pkg"])
     report = verify(project, test.index, dependency_index=prod.index, timeout=30)
     assert report.installer == installer
@@ -134,7 +139,7 @@ def test_dependency_only_on_the_test_index_is_never_installed(
     test, prod = indexes
     upload(test, build(Project.load(make_project("squatted-pkg", "1.0.0"))))
     project = built(make_project, dependencies=("squatted-pkg",))
-    upload(test, build(project))
+    upload(test, dists(project))
     # Ambient configuration pointing at the test index must not widen the sources either.
     for variable in ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX"):
         monkeypatch.setenv(variable, test.simple_url)
@@ -154,7 +159,7 @@ def test_verify_pypi_times_out_naming_the_version(
 ) -> None:
     test, prod = indexes
     project = built(make_project, version="0.7.0")
-    upload(test, build(project))  # on the test index only
+    upload(test, dists(project))  # on the test index only
     env = {**test.environ(), **prod.environ()}
     result = run_nox(project.root, "-s", "verify_pypi", "--", "--timeout", "3", env=env, timeout=60)
     assert result.returncode != 0
@@ -169,7 +174,7 @@ def test_rebuilt_files_fail_naming_both_sha256(
 ) -> None:
     test, prod = indexes
     project = built(make_project)
-    uploaded = build(project)
+    uploaded = dists(project)
     upload(test, uploaded)
     module = project.root / "src" / "sample_pkg" / "__init__.py"
     module.write_text(module.read_text() + "\nCHANGED = True\n")
@@ -190,7 +195,7 @@ def test_failing_smoke_command_shows_output_and_exit_code(
     test, prod = indexes
     smoke = "python -c \"import sys; print('smoke says no'); sys.exit(3)\""
     project = built(make_project)
-    upload(test, build(project))
+    upload(test, dists(project))
     project = Project.load(project.root, smoke=["sample-pkg", smoke])
     with pytest.raises(VerifyError) as caught:
         verify(project, test.index, dependency_index=prod.index, timeout=30)
@@ -206,14 +211,14 @@ def test_files_appearing_while_polling(
 ) -> None:
     test, prod = indexes
     project = built(make_project)
-    dists = build(project)
+    files = dists(project)
     problems: list[BaseException] = []
 
     def upload_once_polling() -> None:
         try:
             if not terminal.seen.wait(timeout=120):
                 raise AssertionError("verify never reported that it was waiting")
-            upload(test, dists)
+            upload(test, files)
         except BaseException as exc:
             problems.append(exc)
 
