@@ -364,11 +364,16 @@ def release_problems(project: RealProject, root: Path, tags_before: set[str]) ->
 
 
 def failure_reason(output: str) -> str:
-    """The first line of why a session failed: releasekit's ``error:`` line, else nox's."""
+    """Why a session failed: releasekit's ``error:`` line (with the list it introduces, when
+    it ends with a colon), else nox's."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in lines:
+    for at, line in enumerate(lines):
         if line.startswith("error:"):
-            return line[len("error:") :].strip()
+            reason = line[len("error:") :].strip()
+            if reason.endswith(":"):
+                listed = [item for item in lines[at + 1 : at + 4] if not item.startswith("nox >")]
+                reason = " ".join([reason, *listed])
+            return reason
     for line in reversed(lines):
         if line.startswith("nox > ") and "failed" in line.lower():
             return line[len("nox > ") :]
