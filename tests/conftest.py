@@ -254,14 +254,32 @@ def no_token_in_any_output() -> Iterator[None]:
     )
 
 
+def _run_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str) -> Path:
+    """A directory ``name`` shared by every xdist worker of this test run."""
+    if worker_id == "master":  # not distributed: this process is the whole run
+        return tmp_path_factory.mktemp(name)
+    return tmp_path_factory.getbasetemp().parent / name  # each worker's dir is one level below
+
+
+@pytest.fixture(scope="session", autouse=True)
+def build_envs(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Path]:
+    """Shared build environments live in the test run's temp dir, not the user's cache, and
+    are shared by every worker (made once per requirement set per run)."""
+    folder = _run_dir(tmp_path_factory, worker_id, "build-envs")
+    before = os.environ.get("RELEASEKIT_BUILD_ENVS")
+    os.environ["RELEASEKIT_BUILD_ENVS"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("RELEASEKIT_BUILD_ENVS", None)
+    else:
+        os.environ["RELEASEKIT_BUILD_ENVS"] = before
+
+
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Project:
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str, build_envs: Path) -> Project:
     """One sample project, built once per test run and shared by every xdist worker (a
     module may define its own); read-only: tests change a copy (``project``)."""
-    if worker_id == "master":  # not distributed: this process is the whole run
-        shared = tmp_path_factory.mktemp("built")
-    else:  # each worker's base temp dir is one level below the run's
-        shared = tmp_path_factory.getbasetemp().parent / "built"
+    shared = _run_dir(tmp_path_factory, worker_id, "built")
     root = shared / "sample-pkg"
     with FileLock(f"{shared}.lock"):
         if not (shared / "done").exists():
