@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from releasekit._check import check
+from releasekit._doctor import doctor
 from releasekit._platforms import expected_platforms, is_pure, wheel_families
 from releasekit._project import Project
-from releasekit._report import Reporter, set_reporter
+from releasekit._report import Reporter, captured, set_reporter
 from releasekit._settings import WHEEL_PLATFORMS
 from releasekit._upload import upload
 from releasekit.credentials import mint_token
@@ -143,6 +144,11 @@ def test_a_cibuildwheel_table_makes_a_project_compiled(project: Project) -> None
     expected = expected_platforms(reloaded, ["sample_pkg-0.1.0-py3-none-any.whl"])
     assert expected.families == WHEEL_PLATFORMS
     assert "[tool.cibuildwheel]" in expected.reason
+    with captured() as out:
+        doctor(reloaded)
+    assert "wheels: a release needs one for each of manylinux, musllinux, macos, windows (the " in (
+        out.getvalue()
+    )
     with pytest.raises(CheckFailed) as caught:
         check(reloaded)
     assert any(

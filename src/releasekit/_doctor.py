@@ -8,6 +8,7 @@ from packaging.version import Version
 
 from releasekit._changelog import changelog_path
 from releasekit._check import version_file_problems
+from releasekit._platforms import expected_platforms
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit.ci import detect as detect_ci
@@ -148,6 +149,12 @@ def doctor(project: Project) -> list[IndexReport]:
     else:
         state = "exists" if changelog.is_file() else "will be created"
         reporter.info(f"changelog: release writes {changelog} ({state}).")
+    wheels = expected_platforms(project, ())
+    if wheels.families:
+        reporter.info(
+            f"wheels: a release needs one for each of {', '.join(wheels.families)} "
+            f"({wheels.reason}); check_dist refuses a set without them."
+        )
     if not problems:
         places = ", ".join(f.spec for f in project.version_files) or "no extra version files"
         reporter.success(f"version {project.version} agrees everywhere ({places}).")
