@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from realworld import NOXFILE, git
+
 from releasekit._changes import NO_COMMIT, changed_packages
 from releasekit._project import load_projects
 
@@ -30,20 +32,6 @@ PLAN_PACKAGES = 200
 PLAN_TARGET_SECONDS = 1.0
 #: The packages whose files the measured commit changes.
 CHANGED = (7, 150, 199)
-NOXFILE = "import releasekit.nox\n\nreleasekit.nox.register_sessions()\n"
-
-
-def _git(root: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "Bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
 
 
 def requires(number: int) -> list[int]:
@@ -75,15 +63,15 @@ def write_plan_repo(root: Path, count: int = PLAN_PACKAGES) -> Path:
         )
         (module / "__init__.py").write_text(f'"""Package {number}."""\n\nVALUE = {number}\n')
         (package / "README.md").write_text(f"# bench-p{number:03d}\n")
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "feat: every package")
-    _git(root, "tag", "base")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "feat: every package")
+    git(root, "tag", "base")
     for number in CHANGED:
         module = root / "packages" / f"p{number:03d}" / "src" / f"bench_p{number:03d}"
         (module / "__init__.py").write_text(f'"""Package {number}."""\n\nVALUE = -{number}\n')
     (root / "README.md").write_text("# A large monorepo, changed\n")
-    _git(root, "commit", "-q", "-am", "fix: three packages")
+    git(root, "commit", "-q", "-am", "fix: three packages")
     return root
 
 
