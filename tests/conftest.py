@@ -4,15 +4,17 @@ and nox run as a user runs it."""
 from __future__ import annotations
 
 import functools
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from filelock import FileLock
@@ -22,6 +24,7 @@ import releasekit.credentials
 from provenance_index import StandIn, environ, serve
 from releasekit._build import build
 from releasekit._project import Project
+from releasekit._report import Reporter, set_reporter
 from releasekit.indexes.local import LocalIndex
 
 BACKENDS = {
@@ -252,6 +255,43 @@ def no_token_in_any_output() -> Iterator[None]:
         f"{len(leaked)} of the {len(_MINTED)} tokens minted in this session appeared in "
         f"the output of nox ({len(_OUTPUTS)} runs checked)"
     )
+
+
+def twine_upload(index: LocalIndex, paths: Iterable[Path]) -> None:
+    """Test setup: put files on a local index with twine's own API (not releasekit's)."""
+    import twine.commands.upload
+    import twine.settings
+
+    settings = twine.settings.Settings(
+        username="__token__",
+        password=index.token,
+        repository_url=index.upload_url,
+        non_interactive=True,
+        disable_progress_bar=True,
+    )
+    twine.commands.upload.upload(settings, [str(path) for path in paths])
+
+
+Stream = TypeVar("Stream", bound=io.StringIO)
+
+
+@contextmanager
+def reporting_to(stream: Stream) -> Iterator[Stream]:
+    """Inside this block, the reporter writes plain lines into ``stream``."""
+    from rich.console import Console
+
+    set_reporter(Reporter(Console(file=stream, color_system=None, width=400), plain=True))
+    try:
+        yield stream
+    finally:
+        set_reporter(None)
+
+
+@pytest.fixture
+def terminal() -> Iterator[io.StringIO]:
+    """Everything the reporter writes during the test, as plain lines."""
+    with reporting_to(io.StringIO()) as stream:
+        yield stream
 
 
 def _run_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str) -> Path:

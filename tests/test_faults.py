@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 from conftest import run_nox
 from faultproxy import FaultProxy
@@ -18,7 +17,6 @@ from releasekit._build import build
 from releasekit._distributions import Distribution
 from releasekit._polling import Backoff
 from releasekit._project import Project
-from releasekit._report import Reporter, set_reporter
 from releasekit._upload import upload
 from releasekit.credentials import mint_token, token_credentials
 from releasekit.errors import IndexUnavailable
@@ -58,14 +56,6 @@ class Stand:
         assert listed == {d.filename: d.sha256 for d in self.dists}
         on_disk = sorted(p.name for p in (self.server.root / "packages").iterdir())
         assert on_disk == sorted(d.filename for d in self.dists)
-
-
-@pytest.fixture
-def terminal() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    set_reporter(Reporter(Console(file=stream, color_system=None, width=400), plain=True))
-    yield stream
-    set_reporter(None)
 
 
 @pytest.fixture

@@ -26,10 +26,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import twine.commands.upload
-import twine.settings
 
-from conftest import git, run_nox, write_project
+from conftest import git, run_nox, twine_upload, write_project
 from releasekit._doctor import doctor
 from releasekit._project import Project
 from releasekit._redaction import register_secret_variable
@@ -178,7 +176,7 @@ def test_smoke_commands_installer_and_dependency_builds_see_no_credential(
     prod = local_index("pypi", credentials["PYPI_API_TOKEN"])
     # A dependency published as an sdist only: the installer builds it with its in-tree
     # backend (no build requirements to fetch), which runs the spy.
-    upload(prod, [spy_sdist(tmp_path, spy)])
+    twine_upload(prod, [spy_sdist(tmp_path, spy)])
     spy.clear()
     smoke = f"smoke = [{spy.command('smoke')!r}]\n" + CORP_INDEX
     root = write_project(tmp_path / "sample-pkg", releasekit=smoke, dependencies=("spy-dep",))
@@ -300,18 +298,6 @@ def spy_sdist(tmp_path: Path, spy: Spy) -> Path:
     with tarfile.open(path, "w:gz") as archive:
         archive.add(source, arcname=source.name)
     return path
-
-
-def upload(index: LocalIndex, paths: list[Path]) -> None:
-    """Test setup: put files on a local index with twine's own API."""
-    settings = twine.settings.Settings(
-        username="__token__",
-        password=index.token,
-        repository_url=index.upload_url,
-        non_interactive=True,
-        disable_progress_bar=True,
-    )
-    twine.commands.upload.upload(settings, [str(path) for path in paths])
 
 
 # --- this process: what it keeps, what children and /proc see ----------------------------

@@ -11,16 +11,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-import twine.commands.upload
-import twine.settings
 from packaging.version import Version
-from rich.console import Console
 
-from conftest import run_nox
+from conftest import reporting_to, run_nox, twine_upload
 from releasekit._build import build
 from releasekit._distributions import Distribution
 from releasekit._project import Project
-from releasekit._report import Reporter, set_reporter
 from releasekit._venv import installable_here, installer_environ, runtime_requirements, stale_answer
 from releasekit._verify import verify
 from releasekit.errors import DistributionError, IndexUnavailable, VerifyError
@@ -50,10 +46,8 @@ class Watched(io.StringIO):
 @pytest.fixture
 def terminal() -> Iterator[Watched]:
     """Everything the reporter writes, in plain mode; ``.seen`` fires on ``Waiting up to``."""
-    stream = Watched("Waiting up to")
-    set_reporter(Reporter(Console(file=stream, color_system=None, width=400), plain=True))
-    yield stream
-    set_reporter(None)
+    with reporting_to(Watched("Waiting up to")) as stream:
+        yield stream
 
 
 @pytest.fixture
@@ -64,14 +58,7 @@ def indexes(local_index: Callable[[str, str], LocalIndex]) -> tuple[LocalIndex, 
 
 def upload(index: LocalIndex, dists: Sequence[Distribution]) -> None:
     """Test setup: put files on a local index with twine's own API."""
-    settings = twine.settings.Settings(
-        username="__token__",
-        password=index.token,
-        repository_url=index.upload_url,
-        non_interactive=True,
-        disable_progress_bar=True,
-    )
-    twine.commands.upload.upload(settings, [str(d.path) for d in dists])
+    twine_upload(index, (d.path for d in dists))
 
 
 def built(make_project: Callable[..., Path], *args: str, **kwargs: object) -> Project:

@@ -10,16 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import twine.commands.upload
-import twine.settings
-from rich.console import Console
 
-from conftest import write_project
+from conftest import twine_upload, write_project
 from faultproxy import FaultProxy
 from releasekit._build import build
 from releasekit._distributions import Distribution, find_distributions
 from releasekit._project import Project
-from releasekit._report import Reporter, set_reporter
 from releasekit._verify import verify, wait_until_visible
 from releasekit.errors import VerifyError
 from releasekit.indexes import Index
@@ -81,14 +77,7 @@ class Cdn:
 def put(server: LocalIndex, project: Project) -> list[Distribution]:
     """Upload the built files of ``project`` straight to ``server`` (test setup)."""
     dists = find_distributions(project.dist_dir, project.name)
-    settings = twine.settings.Settings(
-        username="__token__",
-        password=server.token,
-        repository_url=server.upload_url,
-        non_interactive=True,
-        disable_progress_bar=True,
-    )
-    twine.commands.upload.upload(settings, [str(d.path) for d in dists])
+    twine_upload(server, (d.path for d in dists))
     return dists
 
 
@@ -102,14 +91,6 @@ def cdn(releases: tuple[Project, Project]) -> Iterator[Cdn]:
             dists = put(server, new)
             index = Index("testpypi", proxy.url, proxy.url + "simple/")
             yield Cdn(server, proxy, index, new, dists, old_page, proxy.fetch(OLD_WHEEL))
-
-
-@pytest.fixture
-def terminal() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    set_reporter(Reporter(Console(file=stream, color_system=None, width=400), plain=True))
-    yield stream
-    set_reporter(None)
 
 
 @pytest.fixture(params=["uv", "pip"])
