@@ -193,6 +193,33 @@ def test_failing_smoke_command_shows_output_and_exit_code(
 
 
 @pytest.mark.slow
+def test_a_package_that_fails_to_import_fails_verify_with_its_traceback(
+    make_project: Callable[..., Path], indexes: tuple[LocalIndex, LocalIndex], terminal: Watched
+) -> None:
+    test, prod = indexes
+    root = make_project()
+    init = root / "src" / "sample_pkg" / "__init__.py"
+    init.write_text(init.read_text() + "\nimport sample_pkg_missing_helper\n")
+    project = built(lambda: root)
+    upload(test, dists(project))
+    with pytest.raises(VerifyError) as caught:
+        verify(project, test.index, dependency_index=prod.index, timeout=30)
+    assert caught.value.what == "Importing sample_pkg from sample-pkg failed (exit 1)."
+    assert "No module named 'sample_pkg_missing_helper'" in terminal.getvalue()
+
+
+def test_the_probe_reads_version_and_scripts_of_what_is_installed(
+    make_project: Callable[..., Path], indexes: tuple[LocalIndex, LocalIndex], terminal: Watched
+) -> None:
+    test, prod = indexes
+    project = built(make_project, version="0.3.0")
+    upload(test, dists(project))
+    report = verify(project, test.index, dependency_index=prod.index, timeout=30)
+    assert report.modules == ("sample_pkg",)
+    assert "sample-pkg 0.3.0 imports (sample_pkg); scripts: sample-pkg." in terminal.getvalue()
+
+
+@pytest.mark.slow
 def test_files_appearing_while_polling(
     make_project: Callable[..., Path], indexes: tuple[LocalIndex, LocalIndex], terminal: Watched
 ) -> None:

@@ -5,7 +5,6 @@ smoke-tested there."""
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import os
 import subprocess
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
+from venv import EnvBuilder
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import sys_tags
@@ -39,15 +39,9 @@ _KEPT_INSTALLER_VARS = frozenset(
 _DROPPED_VARS = frozenset({"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX", "NETRC"})
 
 # The one child run in the verify environment's interpreter (-I): import the top-level
-# modules, then say which version of the distribution that interpreter sees, and its scripts.
-_CHECK = """
-import importlib, json, sys
-from importlib import metadata
-for module in sys.argv[2:]: importlib.import_module(module)
-dist = metadata.distribution(sys.argv[1])
-scripts = sorted(e.name for e in dist.entry_points if e.group in ("console_scripts", "gui_scripts"))
-print(json.dumps({"version": dist.version, "scripts": scripts}))
-"""
+# modules. The version and scripts are read from the environment's files here (reading them
+# there with importlib.metadata would cost four times the interpreter's start-up).
+_IMPORT = "import importlib, sys\nfor module in sys.argv[1:]: importlib.import_module(module)"
 
 #: What pip and uv say when the index, or a cache in front of it, gave them a stale answer
 #: though the index lists every file: the project or version not there yet, a file not there
@@ -147,15 +141,20 @@ class VerifyEnvironment:
     def create(cls, workdir: Path) -> VerifyEnvironment:
         """Create the environment (``RELEASEKIT_NO_UV=1`` forces the pip fallback)."""
         uv = find_uv()
-        venv = workdir / "venv"
-        if uv:
-            command = [uv, "venv", "--no-config", "--quiet", "--python", sys.executable, str(venv)]
+        env = cls(workdir, workdir / "venv", uv)
+        if uv or _outer_pip():  # no pip needed inside: made here, without a child process
+            try:
+                EnvBuilder(symlinks=os.name != "nt", with_pip=False).create(env.venv)
+            except OSError as exc:
+                raise VerifyError(
+                    f"Creating the verify environment in {env.venv} failed: {exc}.",
+                    why="The temporary directory is not writable, or this Python cannot make "
+                    "virtual environments.",
+                    fix="Free disk space or set TMPDIR to a writable directory, then verify again.",
+                ) from None
         else:
-            command = [sys.executable, "-m", "venv", str(venv)]
-            if _outer_pip():
-                command.insert(3, "--without-pip")
-        env = cls(workdir, venv, uv)
-        env._run(command, "Creating the verify environment")
+            command = [sys.executable, "-m", "venv", str(env.venv)]
+            env._run(command, "Creating the verify environment")
         return env
 
     def install(
@@ -316,9 +315,7 @@ class VerifyEnvironment:
     def installed(self, name: str) -> Probe:
         """The installed version, requirements and top-level modules of ``name``, read from
         the environment's files (top_level.txt, else inferred from the files it installed)."""
-        dist = next(iter(metadata.distributions(name=name, path=_site_dirs(self.venv))), None)
-        if dist is None:
-            raise VerifyError(f"{name} was installed, but is not in {self.venv}'s site-packages.")
+        dist = self._distribution(name)
         tops = (dist.read_text("top_level.txt") or "").split() or [
             file.parts[0] if len(file.parts) > 1 else inspect.getmodulename(file.name) or ""
             for file in dist.files or ()
@@ -327,22 +324,32 @@ class VerifyEnvironment:
         return Probe(dist.version, modules, list(dist.requires or ()))
 
     def check_installed(self, name: str, version: str, modules: Sequence[str]) -> list[str]:
-        """Import ``modules`` and check the installed version of ``name`` in one run of the
-        environment's interpreter; returns the distribution's scripts."""
-        output = self._run(
-            [str(self.python), "-I", "-c", _CHECK, name, *modules],
-            f"Importing {', '.join(modules) or 'nothing'} and reading the version of {name}",
-            why="The installed package fails to import: a missing file or dependency.",
-            fix="Read the traceback above; check what the wheel contains (`unzip -l dist/*.whl`).",
-        )
-        seen = json.loads(output.strip().splitlines()[-1])
-        if seen["version"] != version:
+        """Import ``modules`` in one run of the environment's interpreter and check that the
+        environment holds ``version`` of ``name``; returns the distribution's scripts."""
+        if modules:
+            self._run(
+                [str(self.python), "-I", "-c", _IMPORT, *modules],
+                f"Importing {', '.join(modules)} from {name}",
+                why="The installed package fails to import: a missing file or dependency.",
+                fix="Read the traceback above; check what the wheel contains "
+                "(`unzip -l dist/*.whl`).",
+            )
+        dist = self._distribution(name)
+        if dist.version != version:
             raise VerifyError(
-                f"The verify environment has {name} {seen['version']}, not {version}.",
+                f"The verify environment has {name} {dist.version}, not {version}.",
                 why="The index served another version than the one built here.",
                 fix="Check the files on the index and the dist dir.",
             )
-        return list(seen["scripts"])
+        groups = ("console_scripts", "gui_scripts")
+        return sorted(e.name for e in dist.entry_points if e.group in groups)
+
+    def _distribution(self, name: str) -> metadata.Distribution:
+        """The installed distribution ``name`` in the environment's site-packages."""
+        dist = next(iter(metadata.distributions(name=name, path=_site_dirs(self.venv))), None)
+        if dist is None:
+            raise VerifyError(f"{name} was installed, but is not in {self.venv}'s site-packages.")
+        return dist
 
     def _pip(self, subcommand: str) -> list[str]:
         if self.uv:
