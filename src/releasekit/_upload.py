@@ -37,6 +37,7 @@ from releasekit.indexes import (
     USER_AGENT,
     Index,
     IndexClient,
+    ProjectPage,
     RetryPolicy,
     http_event_hooks,
 )
@@ -101,8 +102,9 @@ def upload(
     private = expected_location(index) is None
     reading = (credentials.username, credentials.password) if private else None
     with IndexClient(index, retry=policy, credentials=reading) as client:
-        refuse_by_project_page(client.project_page(project.name), project.name, dists, index)
-        present = _listed_sha256(client, project, dists)
+        page = client.project_page(project.name)
+        refuse_by_project_page(page, project.name, dists, index)
+        present = _listed_sha256(client, page, dists)
         conflicts = [
             _conflict(dist, remote, index)
             for dist in dists
@@ -150,10 +152,11 @@ def upload(
 
 
 def _listed_sha256(
-    client: IndexClient, project: Project, dists: list[Distribution]
+    client: IndexClient, page: ProjectPage, dists: list[Distribution]
 ) -> dict[str, str]:
-    """The sha256 of each of ``dists`` the index lists (hashed here if the index gives none)."""
-    listed = {item.filename: item for item in client.project_files(project.name)}
+    """The sha256 of each of ``dists`` the project ``page`` lists (hashed here if the index
+    gives none)."""
+    listed = {item.filename: item for item in page.files}
     found = {}
     for dist in dists:
         item = listed.get(dist.filename)
@@ -348,7 +351,8 @@ class _Sender:
             return "uploaded"
         text = _response_text(response)
         if status == 409 or (status == 400 and "already exist" in text.lower()):
-            remote = _listed_sha256(client, project, [dist]).get(dist.filename)
+            page = client.project_page(project.name)
+            remote = _listed_sha256(client, page, [dist]).get(dist.filename)
             if remote == dist.sha256:
                 _log.debug(
                     "%s refused %s (HTTP %d), and lists it with the same sha256: counted as "
