@@ -4,8 +4,10 @@ Like pip and uv: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set (and nothing else
 otherwise the system trust store (the ``truststore`` package: the operating system's own
 verifier on Windows and macOS, its CA bundle elsewhere) together with certifi's bundle.
 Proxies come from ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (httpx's
-``trust_env``). A proxy sees only the ``CONNECT host:port`` of an https request, never its
-headers; a plain-http request carrying credentials (a loopback index, or one allowed
+``trust_env``); requests that go directly share the process's one connection pool, so the
+packages of a monorepo and the phases of a release reuse their connections to an index. A
+proxy sees only the ``CONNECT host:port`` of an https request, never its headers; a
+plain-http request carrying credentials (a loopback index, or one allowed
 ``allow-insecure-http``) goes directly, never through a proxy that would read them.
 """
 
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import certifi
+import httpx
 
 
 def tls_context() -> ssl.SSLContext:
@@ -45,13 +48,38 @@ def _tls_context(cafile: str | None, capath: str | None, changed: int | None) ->
     return context
 
 
-def client_options(*, credentials: bool = False) -> dict[str, Any]:
-    """Keyword arguments for an ``httpx.Client``: this machine's CAs and proxies; with
+class _SharedPool(httpx.BaseTransport):
+    """The process's one pool of connections to the indexes, lent to every client: a client
+    closing leaves it open for the next package's client (no new TCP and TLS handshake per
+    package and phase). Credentials go per request, never with a connection."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._transport = httpx.HTTPTransport(verify=context)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        """Kept open: idle connections close after a few seconds, and with the process."""
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_pool(context: ssl.SSLContext, pid: int) -> _SharedPool:
+    """One pool per CA setting and process (a forked child never uses its parent's sockets)."""
+    return _SharedPool(context)
+
+
+def client_options(*, credentials: bool = False, shared: bool = True) -> dict[str, Any]:
+    """Keyword arguments for an ``httpx.Client``: this machine's CAs and proxies, and (with
+    ``shared``) the process's connection pool for requests that go directly; with
     ``credentials``, plain-http requests bypass every proxy."""
-    options: dict[str, Any] = {"verify": tls_context(), "trust_env": True}
+    context = tls_context()
+    mounts: dict[str, httpx.BaseTransport | None] = {}
+    if shared and not getproxies().get("all"):  # a scheme's proxy is more specific: it wins
+        mounts["all://"] = _shared_pool(context, os.getpid())
     if credentials:
-        options["mounts"] = {"http://": None}
-    return options
+        mounts["http://"] = None
+    return {"verify": context, "trust_env": True, "mounts": mounts}
 
 
 def proxy_for(url: str) -> str | None:

@@ -263,7 +263,7 @@ class IndexClient:
             headers={"Accept": _ACCEPT, "Cache-Control": "no-cache", "User-Agent": USER_AGENT},
             transport=transport,
             auth=_OriginAuth(index.simple_url, *auth) if auth else None,
-            **client_options(credentials=auth is not None),
+            **client_options(credentials=auth is not None, shared=transport is None),
             event_hooks=http_event_hooks(),
         )
 
