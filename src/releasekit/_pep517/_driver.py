@@ -4,8 +4,8 @@ only: it runs in an environment that holds nothing but the build requirements.
 
 Usage: ``python _driver.py KINDS SOURCE OUTDIR BACKEND BACKEND_PATHS_JSON check|trust``;
 KINDS is ``sdist`` (SOURCE is the tree), ``wheel`` (SOURCE is an sdist, unpacked first into
-a temporary directory) or ``sdist+wheel`` (both in this one process, the wheel from the
-sdist). Before each build it asks the backend for its dynamic requirements
+a temporary directory, removed after) or ``sdist+wheel`` (both in this one process, the
+wheel from the sdist). Before each build it asks the backend for its dynamic requirements
 (``get_requires_for_build_*``); with ``check``, when they are not all installed here (or
 cannot be checked), it stops and exits 3. Its last line starting with ``MARK`` is JSON:
 ``requires`` (the last asked for), and the file name built of each kind.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -23,6 +24,8 @@ from typing import Any
 
 MARK = "@releasekit-hooks-result:"
 NOT_INSTALLED = 3
+#: Where the driver goes before removing the sdist it unpacked: never a folder to remove.
+HOME = os.path.dirname(os.path.abspath(__file__))
 
 
 def _satisfied(requires: list[str]) -> bool:
@@ -50,9 +53,8 @@ def _satisfied(requires: list[str]) -> bool:
     return True
 
 
-def _unpack(sdist: str) -> str:
-    """Unpack ``sdist`` into a new temporary directory; its top-level folder."""
-    target = tempfile.mkdtemp(prefix="releasekit-sdist-")
+def _unpack(sdist: str, target: str) -> str:
+    """Unpack ``sdist`` into the folder ``target``; its top-level folder."""
     with tarfile.open(sdist) as archive:
         if hasattr(tarfile, "data_filter"):
             archive.extractall(target, filter="data")
@@ -78,24 +80,32 @@ def main(argv: list[str]) -> int:
     outdir = os.path.abspath(outdir)
     hooks = None
     report: dict[str, Any] = {}
-    for kind in kinds.split("+"):  # "sdist+wheel": the wheel from the sdist just built
-        if kind == "wheel" and "sdist" in report:
-            source = os.path.join(outdir, report["sdist"])
-        root = _unpack(source) if kind == "wheel" else source
-        os.chdir(root)
-        if hooks is None:
-            try:
-                hooks = _hooks(backend, root, json.loads(paths))
-            except (ImportError, AttributeError) as exc:
-                print(f"The build backend {backend!r} cannot be loaded: {exc}", flush=True)
-                return 1
-        get_requires = getattr(hooks, f"get_requires_for_build_{kind}", None)
-        requires = [str(line) for line in get_requires({})] if get_requires else []
-        report["requires"] = requires
-        if check == "check" and not _satisfied(requires):
-            print(MARK + json.dumps(report), flush=True)
-            return NOT_INSTALLED
-        report[kind] = getattr(hooks, f"build_{kind}")(outdir, {})
+    unpacked = None
+    try:
+        for kind in kinds.split("+"):  # "sdist+wheel": the wheel from the sdist just built
+            if kind == "wheel" and "sdist" in report:
+                source = os.path.join(outdir, report["sdist"])
+            if kind == "wheel":
+                unpacked = tempfile.mkdtemp(prefix="releasekit-sdist-")
+            root = _unpack(source, unpacked) if unpacked else source
+            os.chdir(root)
+            if hooks is None:
+                try:
+                    hooks = _hooks(backend, root, json.loads(paths))
+                except (ImportError, AttributeError) as exc:
+                    print(f"The build backend {backend!r} cannot be loaded: {exc}", flush=True)
+                    return 1
+            get_requires = getattr(hooks, f"get_requires_for_build_{kind}", None)
+            requires = [str(line) for line in get_requires({})] if get_requires else []
+            report["requires"] = requires
+            if check == "check" and not _satisfied(requires):
+                print(MARK + json.dumps(report), flush=True)
+                return NOT_INSTALLED
+            report[kind] = getattr(hooks, f"build_{kind}")(outdir, {})
+    finally:
+        if unpacked:
+            os.chdir(HOME)  # a folder in use cannot be removed on Windows
+            shutil.rmtree(unpacked, ignore_errors=True)
     print(MARK + json.dumps(report), flush=True)
     return 0
 
