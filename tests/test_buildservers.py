@@ -326,14 +326,14 @@ def test_leaving_the_context_ends_every_build_process_even_on_an_interrupt(
     make_project: Callable[..., Path], tmp_path: Path, terminal: io.StringIO
 ) -> None:
     probe = tmp_path / "probe.jsonl"
-    projects = [probed(make_project, probe, f"pkg-{n}") for n in range(4)]
+    projects = [probed(make_project, probe, f"pkg-{n}") for n in range(6)]
     started: set[int] = set()
 
     def build_then_interrupt() -> None:
         with reused_build_processes():
-            for_each(projects, build, jobs=2)
+            for_each(projects, build, jobs=4)
             started.update(pids(probe))
-            assert 1 <= len(started) <= 2, started  # at most one per build running at once
+            assert 1 <= len(started) <= (os.cpu_count() or 1), started  # one per CPU at most
             if sys.platform.startswith("linux"):
                 assert servers() == started
             assert all(running(pid) for pid in started)

@@ -19,8 +19,9 @@ python with that backend imported, when it is safe:
   another build's output.
 
 Every other build, and every build outside the context, runs in a fresh process. Builds
-running at once each have a server of their own (as many as there are build threads); an
-idle one goes back to the pool. A server that ends during a build (killed, crashed) fails
+running at once each have a server of their own, up to one per CPU (a build keeps a CPU
+busy: more servers would only add starts); a build beyond that waits for one to be idle,
+and an idle one goes back to the pool. A server that ends during a build (killed, crashed) fails
 that build with what it printed (:class:`ServerEnded`) and is gone: the next build starts
 another. Leaving the context, also on an interrupt, ends every server: stdin closed, it
 exits; one still running after a few seconds, or busy with a build, is killed with its
@@ -35,6 +36,7 @@ import os
 import subprocess
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,49 +67,70 @@ Key = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
 class _Pool:
-    """The servers of one :func:`reused_build_processes` context: idle ones by key, busy ones."""
+    """The servers of one :func:`reused_build_processes` context: idle ones by key, busy
+    ones, and how many of each key run (at most ``limit``: one per CPU)."""
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
+    def __init__(self, limit: int) -> None:
+        self.changed = threading.Condition()
+        self.limit = limit
         self.idle: dict[Key, list[subprocess.Popen[bytes]]] = {}
-        self.busy: set[subprocess.Popen[bytes]] = set()
+        self.busy: dict[subprocess.Popen[bytes], Key] = {}
+        self.running: Counter[Key] = Counter()
         self.closed = False
 
     def borrow(self, key: Key, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-        """An idle server for ``key``, else a new one (started with ``env``)."""
-        with self.lock:
+        """An idle server for ``key``; else a new one (started with ``env``) unless ``limit``
+        of them run already: then the first of those to be idle."""
+        with self.changed:
+            self.changed.wait_for(
+                lambda: self.idle.get(key) or self.running[key] < self.limit or self.closed
+            )
             idle = self.idle.get(key)
             if idle:
                 server = idle.pop()
-                self.busy.add(server)
+                self.busy[server] = key
                 return server
+            self.running[key] += 1
         python, backend, _ = key
-        server = start([python, str(_DRIVER), "serve", backend], cwd=_DRIVER.parent, env=env)
-        with self.lock:
-            self.busy.add(server)
+        try:
+            server = start([python, str(_DRIVER), "serve", backend], cwd=_DRIVER.parent, env=env)
+        except BaseException:
+            self._gone(key)
+            raise
+        with self.changed:
+            self.busy[server] = key
         return server
 
-    def give_back(self, key: Key, server: subprocess.Popen[bytes]) -> None:
+    def give_back(self, server: subprocess.Popen[bytes]) -> None:
         """``server`` is idle again (it is ended when the pool is closed already)."""
-        with self.lock:
-            self.busy.discard(server)
+        with self.changed:
+            key = self.busy.pop(server, None)
+            if key is None:  # the pool was closed during its build: it is ended already
+                return
             if not self.closed:
                 self.idle.setdefault(key, []).append(server)
+                self.changed.notify_all()
                 return
         _close([server])
 
     def discard(self, server: subprocess.Popen[bytes]) -> None:
         """``server`` ended, or must: kill what is left of it (unless closing does)."""
-        with self.lock:
-            if server not in self.busy:
-                return
-            self.busy.discard(server)
-        _kill(server)
+        with self.changed:
+            key = self.busy.pop(server, None)
+        if key is not None:
+            _kill(server)
+            self._gone(key)
+
+    def _gone(self, key: Key) -> None:
+        with self.changed:
+            self.running[key] -= 1
+            self.changed.notify_all()
 
     def close(self) -> None:
         """End every server: the idle ones by closing their stdin, the busy ones killed."""
-        with self.lock:
+        with self.changed:
             self.closed = True
+            self.changed.notify_all()
             idle = [server for servers in self.idle.values() for server in servers]
             busy = list(self.busy)
             self.idle.clear()
@@ -156,7 +179,7 @@ def reused_build_processes() -> Iterator[None]:
     when the last of them is left.
     """
     with _GUARD:
-        pool = _ACTIVE[0] if _ACTIVE else _Pool()
+        pool = _ACTIVE[0] if _ACTIVE else _Pool(os.cpu_count() or 1)
         _ACTIVE.append(pool)
     try:
         yield
@@ -211,10 +234,10 @@ def served_build(
         server = pool.borrow(key, environ)
         try:
             answer = _ask(server, {**request, "env": environ, "output": name})
+            text = output.read_text(encoding="utf-8", errors="replace")
         except BaseException:  # interrupted while it builds: nothing of it may outlive us
             pool.discard(server)
             raise
-        text = output.read_text(encoding="utf-8", errors="replace")
     finally:
         with contextlib.suppress(OSError):
             output.unlink()
@@ -223,6 +246,6 @@ def served_build(
         code = server.wait()  # reaped by the discard, or by the close that killed it
         ended = f"The build process (pid {server.pid}) ended during the build (exit status {code})."
         raise ServerEnded(f"{text}\n{ended}\n", code)
-    pool.give_back(key, server)
+    pool.give_back(server)
     report = answer.get("report")
     return int(answer.get("returncode", 1)), text, report if isinstance(report, dict) else {}
