@@ -10,6 +10,8 @@ import contextlib
 import io
 import json
 import os
+import signal
+import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
@@ -17,9 +19,11 @@ from pathlib import Path
 
 import pytest
 from test_buildenv import HATCH_HOOK, contents
+from test_interrupts import Blocker, alive, finish
 
 from releasekit._build import build
 from releasekit._buildservers import reused_build_processes
+from releasekit._polling import poll
 from releasekit._project import Project
 from releasekit._workspace import for_each
 from releasekit.errors import BuildError
@@ -370,3 +374,42 @@ def test_the_unpacked_sdist_is_removed_after_the_wheel_is_built(
     assert unpacked.parent.parent == temp.resolve()
     assert not list(temp.iterdir())
     assert len(pids(probe)) == (1 if reuse else 2)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and POSIX signals")
+def test_sigterm_during_a_reused_build_leaves_no_build_process(
+    make_project: Callable[..., Path], tmp_path: Path
+) -> None:
+    blocker = Blocker(tmp_path)
+    partial = blocker.pid_file.with_suffix(".tmp")
+    block = (
+        f"        open({str(partial)!r}, 'w').write(str(os.getpid()))\n"
+        f"        os.replace({str(partial)!r}, {str(blocker.pid_file)!r})\n"
+        f"        open({str(blocker.fifo)!r}).read()  # the build blocks here\n"
+    )
+    project = probed(make_project, tmp_path / "probe.jsonl", "blocked-pkg", block)
+    nox = subprocess.Popen(
+        [sys.executable, "-m", "nox", "-s", "build"],
+        cwd=project.root,
+        env={**os.environ, "NOX_SCRIPT_MODE": "none", "CI": "true"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server = None
+    try:
+        server = blocker.blocked_pid()
+        nox.send_signal(signal.SIGTERM)
+        output = finish(nox)
+        assert nox.returncode != 0, output
+        assert "Traceback" not in output, output
+        assert poll(lambda: True if not alive(server) else None, 10), "the server outlived nox"
+    finally:
+        if nox.poll() is None:
+            os.killpg(nox.pid, signal.SIGKILL)
+            nox.communicate()
+        if server is not None and alive(server):
+            os.kill(server, signal.SIGKILL)
+        blocker.release()
