@@ -6,6 +6,8 @@ environment, kept under the user's cache directory (``RELEASEKIT_BUILD_ENVS`` ov
 in a folder named after a hash of the sorted requirements and the interpreter. The hooks are
 called there by ``_pep517/_driver.py``: the sdist from the source tree, then the wheel from
 the unpacked sdist, as an isolated build does, without making an environment for each.
+Inside :func:`releasekit._buildservers.reused_build_processes`, the packages of a monorepo
+whose backend allows it build one after the other in the same process.
 
 An environment is made in a temporary folder beside its final one and renamed into place
 (atomic: of two processes making the same one, one wins and the other uses it); threads of
@@ -35,6 +37,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from releasekit._buildservers import ServerEnded, reusable, served_build
 from releasekit._process import run
 from releasekit._project import read_pyproject
 
@@ -251,6 +254,20 @@ class HookFailed(Exception):
         self.returncode = returncode
 
 
+def _result(returncode: int, output: str, report: Mapping[str, object]) -> HookResult:
+    requires = report.get("requires", [])
+    return HookResult(
+        returncode,
+        output,
+        [str(r) for r in requires] if isinstance(requires, list) else [],
+        {
+            kind: name
+            for kind, name in report.items()
+            if kind != "requires" and isinstance(name, str)
+        },
+    )
+
+
 @dataclass(frozen=True)
 class _Build:
     """What one build needs: the backend, the tree, where files go, and the environment."""
@@ -263,8 +280,17 @@ class _Build:
     env: Mapping[str, str]
 
     def call(self, shared: SharedEnv, kinds: str, source: Path, check: bool) -> HookResult:
+        outdir = str(self.outdir.resolve())
+        if reusable(self.backend, self.paths):
+            request = {"kinds": kinds, "source": str(source), "outdir": outdir, "check": check}
+            try:
+                served = served_build(shared.python, self.backend, self.env, request)
+            except ServerEnded as exc:
+                raise HookFailed(exc.output, exc.returncode) from None
+            if served is not None:
+                return _result(*served)
         command = [
-            str(shared.python), str(_DRIVER), kinds, str(source), str(self.outdir.resolve()),
+            str(shared.python), str(_DRIVER), kinds, str(source), outdir,
             self.backend, json.dumps(self.paths), "check" if check else "trust",
         ]  # fmt: skip
         result = run(command, cwd=self.root, env=self.env, merge_output=True)
@@ -273,13 +299,7 @@ class _Build:
             if line.startswith(_MARK):
                 with contextlib.suppress(ValueError):
                     report = json.loads(line[len(_MARK) :])
-        requires = report.pop("requires", [])
-        return HookResult(
-            result.returncode,
-            result.stdout,
-            [str(r) for r in requires] if isinstance(requires, list) else [],
-            {kind: name for kind, name in report.items() if isinstance(name, str)},
-        )
+        return _result(result.returncode, result.stdout, report)
 
     def one(self, shared: SharedEnv, kinds: str, source: Path) -> dict[str, str]:
         """Build ``kinds`` from ``source``, moving to an environment with the backend's
@@ -308,8 +328,10 @@ def build_in_shared_env(
 
     Both are built in one process when that is safe: the backend neither comes from the tree
     (``backend-path``) nor runs the project's code as it loads (setuptools); else each in a
-    fresh one, as PEP 517 front ends do. Raises :class:`Unavailable` when no environment could
-    be made, :class:`HookFailed` when the backend fails.
+    fresh one, as PEP 517 front ends do. Inside ``reused_build_processes()``, that process
+    may be one that built another package before (:mod:`releasekit._buildservers`).
+    Raises :class:`Unavailable` when no environment could be made, :class:`HookFailed` when
+    the backend fails.
     """
     requires, backend, paths = build_system(root)
     job = _Build(backend, paths, root, outdir, uv, env)

@@ -19,6 +19,7 @@ from packaging.version import Version
 
 from releasekit._audit import audit
 from releasekit._build import build
+from releasekit._buildservers import reused_build_processes
 from releasekit._check import check
 from releasekit._distributions import find_distributions, single_version
 from releasekit._project import Project
@@ -172,17 +173,18 @@ def rehearse(projects: Sequence[Project], *, keep: bool = False) -> list[Step]:
             for project in layer
         ]
         try:
-            for project in staged:
-                for name, action in _pipeline(project, indexes, staged):
-                    label = f"{project.name}: {name}" if len(projects) > 1 else name
-                    reporter.info(f"— {label}")
-                    started = time.perf_counter()
-                    try:
-                        result = action()
-                    except ReleasekitError:
-                        steps.append(Step(label, "FAILED", time.perf_counter() - started))
-                        raise
-                    steps.append(Step(label, result, time.perf_counter() - started))
+            with reused_build_processes():  # one backend process for many packages
+                for project in staged:
+                    for name, action in _pipeline(project, indexes, staged):
+                        label = f"{project.name}: {name}" if len(projects) > 1 else name
+                        reporter.info(f"— {label}")
+                        started = time.perf_counter()
+                        try:
+                            result = action()
+                        except ReleasekitError:
+                            steps.append(Step(label, "FAILED", time.perf_counter() - started))
+                            raise
+                        steps.append(Step(label, result, time.perf_counter() - started))
         finally:
             total = sum(step.seconds for step in steps)
             reporter.table(

@@ -28,6 +28,7 @@ def _build(session: nox.Session, overrides: Overrides) -> None:
 
     In GitHub Actions, the step output ``sdist`` names the sdist (one project built)."""
     from releasekit._build import build
+    from releasekit._buildservers import reused_build_processes
     from releasekit._lock import checkout_lock
     from releasekit._stamp import build_version, stamped
 
@@ -47,7 +48,10 @@ def _build(session: nox.Session, overrides: Overrides) -> None:
             sdists.extend(d.path for d in built if d.kind == "sdist")
 
     stamping = args.version is not None or args.dev
-    with checkout_lock(Path.cwd(), "build --version") if stamping else nullcontext():
+    with (
+        checkout_lock(Path.cwd(), "build --version") if stamping else nullcontext(),
+        reused_build_processes(),  # one backend process for many packages
+    ):
         for_each(projects(args, overrides), build_one)  # loaded under the lock: not stamped
     if len(sdists) == 1 and os.environ.get("GITHUB_OUTPUT"):
         from releasekit.ci.github import step_output
