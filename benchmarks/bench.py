@@ -55,11 +55,11 @@ from releasekit._build import build
 from releasekit._build import build_command as releasekit_build_command
 from releasekit._check import check
 from releasekit._distributions import find_distributions
+from releasekit._installers import installer_environ
 from releasekit._process import find_uv
 from releasekit._project import Project
 from releasekit._report import Reporter, set_reporter
 from releasekit._upload import upload
-from releasekit._venv import installer_environ
 from releasekit._verify import verify
 from releasekit.credentials import mint_token, token_credentials
 from releasekit.indexes.local import LocalIndex

@@ -16,8 +16,9 @@ from packaging.version import Version
 from conftest import reporting_to, run_nox, twine_upload
 from releasekit._build import build
 from releasekit._distributions import Distribution
+from releasekit._installers import installable_here, installer_environ, stale_answer
 from releasekit._project import Project
-from releasekit._venv import installable_here, installer_environ, runtime_requirements, stale_answer
+from releasekit._venv import runtime_requirements
 from releasekit._verify import verify
 from releasekit.errors import DistributionError, IndexUnavailable, VerifyError
 from releasekit.indexes import Index

@@ -6,8 +6,12 @@ verify outwaits them within its deadline, and fails explained when they outlast 
 from __future__ import annotations
 
 import io
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from venv import EnvBuilder
 
 import pytest
 
@@ -15,6 +19,7 @@ from conftest import twine_upload, write_project
 from faultproxy import FaultProxy
 from releasekit._build import build
 from releasekit._distributions import Distribution, find_distributions
+from releasekit._process import find_uv, run
 from releasekit._project import Project
 from releasekit._verify import verify, wait_until_visible
 from releasekit.errors import VerifyError
@@ -172,3 +177,28 @@ def test_other_install_failures_fail_at_once(
     assert "could not serve an installable one" in str(caught.value)
     assert "stale answer" not in terminal.getvalue()
     assert "403" in terminal.getvalue()
+
+
+def test_a_stale_page_in_uvs_own_cache_is_asked_again_at_once(
+    cdn: Cdn, terminal: io.StringIO, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uv's first try answers from its cache (no interpreter query, which refreshing costs);
+    when that answer is stale, the same try asks the index again at once."""
+    uv = find_uv()
+    if uv is None:
+        pytest.skip("uv is not installed")
+    # An earlier install through the cache left the old page in uv's cache, fresh for 600 s.
+    cdn.proxy.set("answer", 1, methods=("GET",), match=(PAGE,), response=cached(cdn.old_page))
+    EnvBuilder(with_pip=False).create(tmp_path / "earlier")
+    python = tmp_path / "earlier" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    install = [uv, "pip", "install", "--no-config", "--python", str(python), "--no-deps"]
+    earlier = run(
+        [*install, "--index-url", cdn.index.simple_url, "sample-pkg==0.1.0"], cwd=tmp_path
+    )
+    assert earlier.returncode == 0, earlier.stderr
+    assert cdn.proxy.served == 1
+    with caplog.at_level(logging.DEBUG, logger="releasekit._venv"):
+        report = verify(cdn.project, cdn.index, dependency_index=cdn.index, timeout=60)
+    assert report.version == "0.2.0"
+    assert "uv's first answer was stale: asking the index again at once" in caplog.text
+    assert "The installer got a stale answer" not in terminal.getvalue()

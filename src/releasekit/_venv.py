@@ -18,43 +18,24 @@ from typing import NoReturn
 from venv import EnvBuilder
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.tags import sys_tags
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 
 from releasekit._distributions import Distribution, applicable_requirements
+from releasekit._installers import bin_dir, installable_here, installer_environ, stale_answer
 from releasekit._polling import Backoff, Deadline, poll
 from releasekit._process import find_uv, run
 from releasekit._report import get_reporter
 from releasekit._workspace import Sibling
-from releasekit.credentials import netrc_for, scrubbed_environ
+from releasekit.credentials import netrc_for
 from releasekit.errors import VerifyError
 from releasekit.indexes import Index
 
 _log = logging.getLogger(__name__)
 
-#: Variables of pip and uv that cannot widen where packages come from; all others are removed.
-_KEPT_INSTALLER_VARS = frozenset(
-    {"UV_CACHE_DIR", "UV_NO_CACHE", "UV_NATIVE_TLS", "UV_HTTP_TIMEOUT"}
-)
-_DROPPED_VARS = frozenset({"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX", "NETRC"})
-
 # The one child run in the verify environment's interpreter (-I): import the top-level
 # modules. The version and scripts are read from the environment's files here (reading them
 # there with importlib.metadata would cost four times the interpreter's start-up).
 _IMPORT = "import importlib, sys\nfor module in sys.argv[1:]: importlib.import_module(module)"
-
-#: What pip and uv say when the index, or a cache in front of it, gave them a stale answer
-#: though the index lists every file: the project or version not there yet, a file not there
-#: yet (404), or other bytes than the listed ones. The install is then tried again.
-STALE_ANSWERS = (
-    "No matching distribution found",  # pip: the page lists no such version (yet)
-    "not found in the package registry",  # uv: no page for the project (yet)
-    "there is no version of",  # uv: the page lists no such version (yet)
-    "404 Not Found",  # uv: a listed file is not there (yet)
-    "HTTP error 404",  # pip: the same
-    "Hash mismatch",  # uv: a file's bytes are not the ones built here
-    "DO NOT MATCH THE HASHES",  # pip: the same
-)
 
 #: How a stale install is tried again: soon at first, then up to 5 s apart.
 RETRY_BACKOFF = Backoff(first=0.2, factor=2.0, cap=1.0, relax_after=30.0, relaxed_cap=5.0)
@@ -67,48 +48,6 @@ class Probe:
     version: str
     modules: list[str]
     dependencies: list[str]
-
-
-def stale_answer(output: str) -> str | None:
-    """The first sentence of the line of an installer's ``output`` that says it got a stale
-    answer (None: another failure, such as pip ignoring the version for its Requires-Python)."""
-    if "require a different python version" in output:
-        return None
-    for line in output.splitlines():
-        if any(sign in line for sign in STALE_ANSWERS):
-            return line.strip().removeprefix("cause: ").removeprefix("ERROR: ").split(". ")[0]
-    return None
-
-
-def installable_here(files: Sequence[Distribution]) -> bool:
-    """Whether this interpreter (the verify environment's) can install one of ``files``: an
-    sdist, or a wheel with one of its tags."""
-    here = frozenset(sys_tags())
-    return any(d.kind == "sdist" or here & parse_wheel_filename(d.filename)[3] for d in files)
-
-
-def installer_environ(venv: Path | None = None) -> dict[str, str]:
-    """The environment for installers and smoke commands: no secrets, no ambient config.
-
-    Every pip and uv variable that could add or change a package source is removed and pip's
-    configuration files are switched off. With ``venv``, its bin dir comes first on PATH.
-    """
-    env = {
-        key: value
-        for key, value in scrubbed_environ().items()
-        if key not in _DROPPED_VARS
-        and (not key.startswith(("PIP_", "UV_")) or key in _KEPT_INSTALLER_VARS)
-    }
-    env["PIP_CONFIG_FILE"] = os.devnull
-    env["PYTHONNOUSERSITE"] = "1"
-    if venv is not None:
-        env["VIRTUAL_ENV"] = str(venv)
-        env["PATH"] = os.pathsep.join([str(_bin_dir(venv)), env.get("PATH", os.defpath)])
-    return env
-
-
-def _bin_dir(venv: Path) -> Path:
-    return venv / ("Scripts" if os.name == "nt" else "bin")
 
 
 def runtime_requirements(requires: Sequence[str]) -> list[str]:
@@ -135,7 +74,7 @@ class VerifyEnvironment:
         self.venv = venv
         self.uv = uv
         self.installer = "uv" if uv else "pip"
-        self.python = _bin_dir(venv) / ("python.exe" if os.name == "nt" else "python")
+        self.python = bin_dir(venv) / ("python.exe" if os.name == "nt" else "python")
 
     @classmethod
     def create(cls, workdir: Path) -> VerifyEnvironment:
@@ -202,13 +141,6 @@ class VerifyEnvironment:
                     "--require-hashes",
                     "--index-url",
                     index.simple_url,
-                    # every try asks the index again (pip always revalidates index pages)
-                    *(
-                        part
-                        for n, _v, _files in together
-                        for part in ("--refresh-package", n)
-                        if self.uv
-                    ),
                     "-r",
                     str(requirements),
                 ],
@@ -216,6 +148,7 @@ class VerifyEnvironment:
                 # with nothing installable here, a failure is no stale answer: not tried again
                 deadline if all(installable_here(f) for _n, _v, f in together) else None,
                 netrc,
+                [part for n, _v, _files in together for part in ("--refresh-package", n)],
             )
         probes = [self.installed(n) for n, _v, _files in together]
         required = [runtime_requirements(p.dependencies) for p in probes]
@@ -269,16 +202,31 @@ class VerifyEnvironment:
         return Probe(probes[0].version, probes[0].modules, required[0])
 
     def _install_fresh(
-        self, command: list[str], what: str, deadline: Deadline | None, netrc: dict[str, str]
+        self,
+        command: list[str],
+        what: str,
+        deadline: Deadline | None,
+        netrc: dict[str, str],
+        refresh: list[str],
     ) -> None:
         """Run the install ``command``; while it fails with a stale answer from the index,
-        run it again until ``deadline`` (None: never). Any other failure fails at once."""
+        run it again until ``deadline`` (None: never). Any other failure fails at once.
+
+        uv may answer from its own cache of the index's pages: after a stale answer it is
+        run at once with ``refresh`` (its ``--refresh-package`` options), and so on every
+        later try. Not on the first: refreshing also makes uv query the interpreter again,
+        which costs more than the install itself. pip always asks the index again."""
         env = {**installer_environ(self.venv), **netrc}
         tries: list[subprocess.CompletedProcess[str]] = []
         limit = Deadline(deadline.remaining if deadline else 0.0)
+        refresh = refresh if self.uv else []
 
         def attempt() -> bool | None:
-            result = run(command, cwd=self.workdir, env=env)
+            result = run([*command, *refresh] if tries else command, cwd=self.workdir, env=env)
+            cached = not tries and refresh and result.returncode
+            if cached and stale_answer(result.stdout + result.stderr):
+                _log.debug("uv's first answer was stale: asking the index again at once")
+                result = run([*command, *refresh], cwd=self.workdir, env=env)
             tries.append(result)
             if result.returncode == 0:
                 return True

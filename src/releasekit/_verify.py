@@ -9,18 +9,19 @@ uv configuration is ignored, so nothing can come from anywhere else.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from releasekit._distributions import Distribution, find_distributions, single_version
+from releasekit._installers import installer_environ
 from releasekit._polling import Backoff, Deadline, poll
 from releasekit._process import run
 from releasekit._project import Project
 from releasekit._report import get_reporter
-from releasekit._venv import VerifyEnvironment, installer_environ
+from releasekit._venv import VerifyEnvironment
+from releasekit._workdirs import fresh_workdir
 from releasekit._workspace import released_siblings
 from releasekit.credentials.sources import read_auth
 from releasekit.errors import VerifyError
@@ -116,9 +117,9 @@ def verify(
         f"listed on {index.display} with identical sha256, after {visible_after:.2f} s."
     )
     provenance = check_publishers(project, version, dists, index, credentials, page)
-    with tempfile.TemporaryDirectory(prefix="releasekit-verify-") as tmp:
+    with fresh_workdir() as workdir:
         install_started = time.perf_counter()
-        env = VerifyEnvironment.create(Path(tmp))
+        env = VerifyEnvironment.create(workdir)
         probe = env.install(
             project.name,
             version,
