@@ -63,6 +63,28 @@ def test_corrupt_wheel_is_one_clear_problem(project: Project) -> None:
     assert wheel.name in found and "unreadable" in found
 
 
+def test_a_file_checked_before_and_replaced_since_is_checked_again(project: Project) -> None:
+    """check_dist then upload check each file once per content: a file rewritten under the
+    same name between two checks is checked anew, never taken on the first one's word."""
+    assert len(check(project)) == 2
+    (wheel,) = project.dist_dir.glob("*.whl")
+    wheel.write_bytes(b"this is not a zip file")
+    (found,) = problems(project)
+    assert wheel.name in found and "unreadable" in found
+
+
+def test_a_file_whose_content_was_checked_is_not_read_again(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import releasekit._check as checking
+
+    assert len(check(project)) == 2
+    read: list[Path] = []
+    monkeypatch.setattr(checking, "pypi_problems", lambda path, **_kw: read.append(path))
+    assert len(check(project)) == 2
+    assert read == []
+
+
 def test_wheel_without_metadata(project: Project) -> None:
     (wheel,) = project.dist_dir.glob("*.whl")
     with zipfile.ZipFile(wheel, "w") as archive:

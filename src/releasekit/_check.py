@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tarfile
+import threading
 import zipfile
 from collections import Counter
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from releasekit._report import get_reporter
 from releasekit._stamp import stamp_of
 from releasekit.ci import detect as detect_ci
 from releasekit.errors import CheckFailed, ConfigError
-from releasekit.indexes.pypi_rules import pypi_problems
+from releasekit.indexes.pypi_rules import FileVerdict, pypi_problems
 
 #: Description content types twine's check does not render (nothing to import for them).
 _NOT_RENDERED = ("text/markdown", "text/plain")
@@ -70,6 +71,29 @@ def _twine_problems(dist: Distribution) -> list[str]:
             f" {messages or 'markup errors'}"
         )
     return problems
+
+
+#: What :func:`_file_problems` found, by file content: check_dist then upload in one run
+#: read and render each file once.
+_CHECKED: dict[tuple[str, str, bool], tuple[FileVerdict, list[str]]] = {}
+_CHECKED_LOCK = threading.Lock()
+
+
+def _file_problems(dist: Distribution, refuse_platform_tags: bool) -> tuple[FileVerdict, list[str]]:
+    """PyPI's rules and twine's strict check of one file. Both depend only on its bytes, so
+    the answer is kept for this process by the file's sha256 and name."""
+    key = (dist.sha256, dist.filename, refuse_platform_tags)
+    with _CHECKED_LOCK:
+        known = _CHECKED.get(key)
+    if known is not None:
+        return known
+    verdict = pypi_problems(dist.path, refuse_platform_tags=refuse_platform_tags)
+    found = (verdict, _twine_problems(dist) if verdict.valid else [])
+    with _CHECKED_LOCK:
+        if len(_CHECKED) > 1024:
+            _CHECKED.clear()
+        _CHECKED[key] = found
+    return found
 
 
 def _identity_problems(dist: Distribution, project: Project) -> list[str]:
@@ -135,7 +159,8 @@ def check(
     stamp of this tree (see :func:`releasekit._stamp.stamp_of`).
     """
     dists = find_distributions(dist_dir or project.dist_dir, project.name)
-    verdicts = [pypi_problems(d.path, refuse_platform_tags=refuse_platform_tags) for d in dists]
+    checked = [_file_problems(d, refuse_platform_tags) for d in dists]
+    verdicts = [verdict for verdict, _twine in checked]
     problems = version_file_problems(project)
     readable = all(verdict.safe for verdict in verdicts)
     stamp = stamp_of(project, dists) if readable else None  # stamp_of reads the sdist
@@ -161,10 +186,8 @@ def check(
         for version, count in sdists.items()
         if count > 1
     ]
-    for dist, verdict in zip(dists, verdicts, strict=True):
-        problems += verdict.problems
-        if verdict.valid:
-            problems += _twine_problems(dist)
+    for dist, (verdict, twine) in zip(dists, checked, strict=True):
+        problems += verdict.problems + twine
         problems += _identity_problems(dist, expected)
     if problems:
         raise CheckFailed(problems)

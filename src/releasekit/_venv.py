@@ -75,6 +75,7 @@ class VerifyEnvironment:
         self.uv = uv
         self.installer = "uv" if uv else "pip"
         self.python = bin_dir(venv) / ("python.exe" if os.name == "nt" else "python")
+        self.site_dirs = _site_dirs(venv)
 
     @classmethod
     def create(cls, workdir: Path) -> VerifyEnvironment:
@@ -294,7 +295,7 @@ class VerifyEnvironment:
 
     def _distribution(self, name: str) -> metadata.Distribution:
         """The installed distribution ``name`` in the environment's site-packages."""
-        dist = next(iter(metadata.distributions(name=name, path=_site_dirs(self.venv))), None)
+        dist = next(iter(metadata.distributions(name=name, path=self.site_dirs)), None)
         if dist is None:
             raise VerifyError(f"{name} was installed, but is not in {self.venv}'s site-packages.")
         return dist
