@@ -341,6 +341,46 @@ def test_sealing_wipes_the_initial_environment_block_and_keeps_values_in_memory(
     assert seen["oidc_in_python"] == credentials["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
 
 
+@pytest.mark.skipif(not LINUX, reason="/proc/self/environ")
+def test_a_secret_variable_named_after_the_first_child_is_wiped_before_the_next() -> None:
+    """The environment block is sealed again only when what counts as a secret changed: a
+    token-env named by a project loaded after the first child started is wiped too."""
+    code = textwrap.dedent(
+        """
+        import json
+        from pathlib import Path
+        from releasekit._process import run
+        from releasekit._redaction import register_secret_variable
+        first = run(["sh", "-c", "cat /proc/$PPID/environ"], cwd=Path("."))
+        register_secret_variable("CORP_UPLOAD_KEY")
+        second = run(["sh", "-c", "cat /proc/$PPID/environ; echo; env"], cwd=Path("."))
+        print(json.dumps({"first": first.stdout, "second": second.stdout}))
+        """
+    )
+    value = "corp-" + secrets.token_hex(16)
+    env = {**os.environ, "CORP_UPLOAD_KEY": value}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    seen = json.loads(result.stdout)
+    assert value in seen["first"]  # not a secret by its name or value, until registered
+    assert value not in seen["second"]
+
+
+def test_a_value_seen_plain_is_a_secret_once_registered() -> None:
+    """Children's environments are checked against what is known to hold no secret; a
+    registration makes that knowledge void."""
+    from releasekit._redaction import register_secret
+    from releasekit.credentials.environment import is_secret
+
+    value = "plain-for-now-" + secrets.token_hex(8)
+    assert not is_secret("CORP_SETTING", value)
+    assert child_environ({"CORP_SETTING": value}) == {"CORP_SETTING": value}
+    register_secret(value)
+    assert is_secret("CORP_SETTING", value)
+    assert child_environ({"CORP_SETTING": value}) == {}
+
+
 @pytest.mark.skipif(not LINUX, reason="prctl")
 def test_a_process_holding_a_secret_is_not_dumpable(credentials: dict[str, str]) -> None:
     code = (

@@ -3,11 +3,12 @@ ambient configuration, and the answers that mean the index (or its CDN) was stal
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from packaging.tags import sys_tags
+from packaging.tags import Tag, sys_tags
 from packaging.utils import parse_wheel_filename
 
 from releasekit._distributions import Distribution
@@ -47,8 +48,14 @@ def stale_answer(output: str) -> str | None:
 def installable_here(files: Sequence[Distribution]) -> bool:
     """Whether this interpreter (the verify environment's) can install one of ``files``: an
     sdist, or a wheel with one of its tags."""
-    here = frozenset(sys_tags())
+    here = _tags_here()
     return any(d.kind == "sdist" or here & parse_wheel_filename(d.filename)[3] for d in files)
+
+
+@functools.cache
+def _tags_here() -> frozenset[Tag]:
+    """This interpreter's wheel tags (hundreds of them: worked out once)."""
+    return frozenset(sys_tags())
 
 
 def installer_environ(venv: Path | None = None) -> dict[str, str]:

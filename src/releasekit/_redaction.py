@@ -30,6 +30,21 @@ MASK = "pypi-****"
 _MIN_SECRET = 6
 _TOKEN_USERNAME = "__token__"  # noqa: S105 - the fixed username of token uploads
 _secrets: set[str] = set()
+_longest_first: list[str] = []  # _secrets, longest first: the order they are masked in
+_registrations = [0]  # grows with every registration (secrets and secret variables)
+
+
+def _add_secret(form: str) -> None:
+    if form not in _secrets:
+        _secrets.add(form)
+        _longest_first[:] = sorted(_secrets, key=len, reverse=True)
+        _registrations[0] += 1
+
+
+def registrations() -> int:
+    """A number that grows whenever a secret or a secret variable is registered: what counts
+    as a secret is unchanged while it stays the same."""
+    return _registrations[0]
 
 
 def register_secret(secret: str) -> None:
@@ -39,10 +54,10 @@ def register_secret(secret: str) -> None:
     secret = secret.strip()
     if len(secret) < _MIN_SECRET:
         return
-    _secrets.add(secret)
+    _add_secret(secret)
     for encoded in (quote(secret, safe=""), quote_plus(secret)):
-        _secrets.add(encoded)
-        _secrets.add(re.sub(r"%[0-9A-F]{2}", lambda escape: escape.group().lower(), encoded))
+        _add_secret(encoded)
+        _add_secret(re.sub(r"%[0-9A-F]{2}", lambda escape: escape.group().lower(), encoded))
     _add_base64(f"{_TOKEN_USERNAME}:{secret}".encode())
     raw = secret.encode()
     for offset in range(3):
@@ -64,13 +79,13 @@ def _add_base64(data: bytes, *, encoded: bool = False) -> None:
     text = (data if encoded else base64.b64encode(data)).decode()
     for form in (text, text.translate(str.maketrans("+/", "-_")), text.rstrip("=")):
         if len(form) >= _MIN_SECRET:
-            _secrets.add(form)
+            _add_secret(form)
 
 
 def redact(text: str) -> str:
     """Return ``text`` with every token-shaped string, registered secret (in its encoded
     forms too), URL password and ``Authorization`` header value masked."""
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in tuple(_longest_first):
         text = text.replace(secret, "****")
     text = AUTHORIZATION_PATTERN.sub(lambda m: f"{m['name']}{m['scheme'] or ''}****", text)
     text = BASIC_TOKEN_PATTERN.sub("****", text)
@@ -128,7 +143,9 @@ _secret_variables: set[str] = set()
 def register_secret_variable(name: str) -> None:
     """Treat environment variable ``name`` as holding a secret (a configured ``token-env``):
     releasekit takes it out of its environment when it starts a child, and no child gets it."""
-    _secret_variables.add(name)
+    if name not in _secret_variables:
+        _secret_variables.add(name)
+        _registrations[0] += 1
 
 
 def secret_variables() -> frozenset[str]:

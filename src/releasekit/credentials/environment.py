@@ -23,12 +23,19 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from releasekit._redaction import redact, register_secret_variable, secret_variables
+from releasekit._redaction import (
+    redact,
+    register_secret_variable,
+    registrations,
+    secret_variables,
+)
 from releasekit.credentials.sources import held_secrets, refuse_plain_http, take_secret
 from releasekit.errors import CredentialError
 
@@ -71,14 +78,41 @@ SECRET_NAME_PATTERN = re.compile(
 _PR_SET_DUMPABLE = 4
 
 
+@dataclass
+class _Plain:
+    """Variables found to hold no secret (never a secret value), valid while no new secret
+    is registered: every child's environment is checked variable by variable."""
+
+    registrations: int = -1
+    seen: set[tuple[str, str]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_PLAIN = _Plain()
+#: For this process: what counted as a secret when the environment block was last sealed.
+_SEALED: dict[int, tuple[int, bool]] = {}
+
+
 def is_secret(name: str, value: str) -> bool:
     """True when variable ``name`` with ``value`` may hold a credential (by name or value)."""
-    return (
+    generation = registrations()
+    with _PLAIN.lock:
+        if _PLAIN.registrations != generation:
+            _PLAIN.seen.clear()
+            _PLAIN.registrations = generation
+        if (name, value) in _PLAIN.seen:
+            return False
+    secret = (
         name in SECRET_ENV_VARS
         or name in secret_variables()
         or SECRET_NAME_PATTERN.search(name) is not None
         or (bool(value) and redact(value) != value)
     )
+    if not secret:
+        with _PLAIN.lock:
+            if _PLAIN.registrations == generation and len(_PLAIN.seen) < 4096:
+                _PLAIN.seen.add((name, value))
+    return secret
 
 
 def scrubbed_environ(project: Project | None = None) -> dict[str, str]:
@@ -111,9 +145,13 @@ def seal() -> None:
             take_secret(name)
     if not sys.platform.startswith("linux"):
         return
+    sealed = (registrations(), bool(held_secrets()))
+    if _SEALED.get(os.getpid()) == sealed:  # the block was wiped for these very secrets
+        return
     wiped = _wipe_initial_environment(is_secret)
     if wiped or held_secrets():
         _no_dumps()
+    _SEALED[os.getpid()] = sealed
 
 
 def _wipe_initial_environment(secret: Callable[[str, str], bool]) -> int:
