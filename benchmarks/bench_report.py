@@ -68,7 +68,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "releasekit: the four sessions on every package, one nox invocation (packages"
         " concurrently). Bare uv and hand-run: their sequence package after package, each"
-        " package installed in its own fresh environment.",
+        " package installed in its own fresh environment. Each round against a fresh local"
+        " index, as each size: pypiserver lists and stats every file it holds on every"
+        " request, which a real index does not.",
         "",
         "| packages | releasekit (s) | x one | bare uv (s) | x one | hand-run (s) | x one |"
         " releasekit / uv | peak MiB (releasekit / uv / hand) |",
