@@ -40,6 +40,11 @@ BACKENDS = {
         'requires = ["flit_core>=3.9"]\nbuild-backend = "flit_core.buildapi"',
         '[tool.flit.module]\nname = "{module}"\n',
     ),
+    "poetry-core": (
+        'requires = ["poetry-core>=2"]\nbuild-backend = "poetry.core.masonry.api"',
+        '[tool.poetry]\npackages = [{{ include = "{module}", from = "src" }}]\n',
+    ),
+    "pdm-backend": ('requires = ["pdm-backend"]\nbuild-backend = "pdm.backend"', ""),
 }
 
 NOXFILE = "import releasekit.nox\n\nreleasekit.nox.register_sessions()\n"

@@ -138,6 +138,10 @@ def test_packages_built_in_one_process_have_the_files_of_one_shot_builds(
         probed(make_project, probe, "beta-pkg"),
         Project.load(make_project("gamma-pkg", "3.0.0", backend="flit-core")),
         Project.load(make_project("delta-pkg", "4.0.0", backend="flit-core")),
+        Project.load(make_project("epsilon-pkg", "5.0.0", backend="poetry-core")),
+        Project.load(make_project("zeta-pkg", "6.0.0", backend="poetry-core")),
+        Project.load(make_project("eta-pkg", "7.0.0", backend="pdm-backend")),
+        Project.load(make_project("theta-pkg", "8.0.0", backend="pdm-backend")),
     ]
     one_shot = {d.filename: contents(d.path) for project in projects for d in build(project)}
     assert len(pids(probe)) == 2  # outside the context: a process per package
@@ -145,7 +149,7 @@ def test_packages_built_in_one_process_have_the_files_of_one_shot_builds(
     with reused_build_processes():
         reused = [d for project in projects for d in build(project)]
         if sys.platform.startswith("linux"):
-            assert len(servers()) == 2  # one for hatchling, one for flit_core
+            assert len(servers()) == 4  # one for each backend: every one of them reused
     assert len(pids(probe)) == 1  # both hatchling packages, sdist and wheel: one process
     assert sorted(d.filename for d in reused) == sorted(one_shot)
     for dist in reused:
