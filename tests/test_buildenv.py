@@ -1,14 +1,18 @@
 """Shared build environments: made once per requirement set and reused, made again when
-damaged, builds identical to uv's isolated ones, and safe with concurrent builders."""
+damaged or old as a new generation beside the old one (which stays usable), the cache
+cleaned of what no build can be using, builds identical to uv's isolated ones, and safe with
+concurrent builders."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +21,9 @@ import pytest
 from rich.console import Console
 
 from releasekit._build import build, build_command, build_environ
-from releasekit._buildenv import cache_root
-from releasekit._process import run
+from releasekit._buildcache import ABANDONED, MAX_AGE, clean, read_marker
+from releasekit._buildenv import SharedEnv, cache_root, shared_env
+from releasekit._process import find_uv, run
 from releasekit._project import Project
 from releasekit._report import Reporter, set_reporter
 from releasekit._workspace import for_each
@@ -38,12 +43,37 @@ def envs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def made(envs: Path) -> dict[str, float]:
-    """The complete environments in the cache: folder name -> when it was made."""
-    return {
-        path.name: json.loads((path / MARKER).read_text())["created"]
-        for path in sorted(envs.iterdir())
-        if (path / MARKER).is_file()
-    }
+    """The complete environments in the cache: ``<key>/<generation>`` -> when it was made."""
+    found = {}
+    for path in sorted(envs.glob("*/*")):
+        try:
+            found[path.relative_to(envs).as_posix()] = json.loads((path / MARKER).read_text())[
+                "created"
+            ]
+        except (OSError, ValueError):
+            continue  # not made, or its marker damaged
+    return found
+
+
+def age(folder: Path, seconds: float) -> None:
+    """Make ``folder`` look made ``seconds`` ago: its marker's ``created`` and its mtime."""
+    when = time.time() - seconds
+    marker = folder / MARKER
+    if marker.is_file():
+        try:
+            data = json.loads(marker.read_text())
+        except ValueError:
+            pass  # a damaged marker: the folder's mtime tells
+        else:
+            marker.write_text(json.dumps({**data, "created": when}))
+    os.utime(folder, (when, when))
+
+
+def hatchling_env(cwd: Path) -> SharedEnv:
+    """The shared environment with hatchling, made when there is none young and intact."""
+    uv = find_uv()
+    assert uv
+    return shared_env(["hatchling"], uv, cwd, dict(os.environ))
 
 
 def contents(path: Path) -> dict[str, bytes]:
@@ -70,7 +100,8 @@ def test_one_environment_is_made_and_reused_for_packages_that_share_requirements
     build(second)
     build(first)
     assert made(envs) == before
-    assert sorted(p.name for p in envs.iterdir()) == sorted(before)  # no partial folders left
+    (name,) = before
+    assert [p.name for p in envs.iterdir()] == [name.split("/")[0]]  # no partial folders left
 
 
 @pytest.mark.parametrize("damage", ["interpreter", "distribution", "marker"])
@@ -91,8 +122,10 @@ def test_a_damaged_environment_is_detected_and_made_again(
         (folder / MARKER).write_text("{")
     dists = build(project)
     assert sorted(d.kind for d in dists) == ["sdist", "wheel"]
-    ((again, remade),) = made(envs).items()
-    assert again == name and remade > created
+    newest = max(folder.parent.iterdir(), key=lambda path: int(path.name))
+    assert int(newest.name) > int(folder.name)  # a new generation of the same key
+    assert made(envs)[newest.relative_to(envs).as_posix()] > created
+    assert folder.is_dir()  # damaged just now: left to whoever may be using it
 
 
 @pytest.mark.parametrize("backend", ["hatchling", "setuptools"])
@@ -221,3 +254,93 @@ def test_without_an_environment_the_build_is_isolated_and_says_so_once(
     output = result.stdout + result.stderr
     assert output.count("No shared build environment") == 1, output
     assert all(any(Path(root, "dist").iterdir()) for root in roots)
+
+
+USER = """\
+import sys
+print("ready", flush=True)
+sys.stdin.readline()  # the environment is renewed meanwhile
+import hatchling.build  # a backend module imported during a build
+print("OK", hatchling.build.__file__)
+"""
+
+
+def test_a_day_old_environment_gets_a_new_generation_and_the_old_one_stays_usable(
+    envs: Path, tmp_path: Path
+) -> None:
+    old = hatchling_env(tmp_path)
+    user = subprocess.Popen(  # a build (server) started with the old generation
+        [str(old.python), "-c", USER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert user.stdout is not None
+        assert user.stdout.readline().strip() == "ready"
+        age(old.folder, MAX_AGE + 60)
+        new = hatchling_env(tmp_path)
+        assert new.folder.parent == old.folder.parent
+        assert int(new.folder.name) == int(old.folder.name) + 1
+        assert read_marker(old.folder, old.folder.parent.name) is not None  # untouched
+        output, _ = user.communicate("go\n", timeout=120)
+    finally:
+        if user.poll() is None:
+            user.kill()
+            user.communicate()
+    assert user.returncode == 0, output
+    assert output.startswith("OK ") and Path(output.split()[1]).is_relative_to(old.folder)
+    assert hatchling_env(tmp_path) == new  # later builds use the new one
+    assert len(made(envs)) == 2
+
+
+def test_generations_older_than_two_days_are_removed_when_one_is_made_but_never_the_newest(
+    envs: Path, tmp_path: Path
+) -> None:
+    first = hatchling_env(tmp_path)
+    age(first.folder, MAX_AGE + 60)
+    second = hatchling_env(tmp_path)
+    assert first.folder.is_dir()  # a day old: a build may have started with it just now
+    age(first.folder, 2 * MAX_AGE + 60)
+    age(second.folder, MAX_AGE + 60)
+    third = hatchling_env(tmp_path)
+    assert not first.folder.exists()
+    assert second.folder.is_dir() and third.folder.is_dir()
+    key = third.folder.parent.name
+    for env in (second, third):
+        age(env.folder, 3 * MAX_AGE)
+    clean(envs, key, keep=second.folder)  # the one about to be used and the newest stay
+    assert second.folder.is_dir() and third.folder.is_dir()
+    clean(envs, key, keep=third.folder)
+    assert not second.folder.exists() and third.folder.is_dir()
+
+
+def test_folders_no_build_can_be_using_are_removed_and_the_others_left(
+    envs: Path, tmp_path: Path
+) -> None:
+    first = hatchling_env(tmp_path)
+    key = first.folder.parent.name
+    (first.folder / MARKER).write_text("{")  # damaged ...
+    age(first.folder, ABANDONED + 60)  # ... and made over an hour ago
+    previous = {"a" * 24: 2 * MAX_AGE + 60, "b" * 24: 2 * ABANDONED}  # the former layout
+    for name, seconds in previous.items():
+        (envs / name).mkdir()
+        (envs / name / MARKER).write_text(json.dumps({"key": name, "created": 0}))
+        age(envs / name, seconds)
+    leftovers = {  # folders being made, by makers dead or at work
+        f".{key}-0123456789ab": ABANDONED + 60,
+        f".{key}-stale-0123456789ab": ABANDONED + 60,
+        f".{'c' * 24}-0123456789ab": ABANDONED + 60,
+        f".{key}-ba9876543210": ABANDONED - 60,
+        ".not-ours": 3 * MAX_AGE,
+    }
+    for name, seconds in leftovers.items():
+        (envs / name / "lib").mkdir(parents=True)
+        age(envs / name, seconds)
+    second = hatchling_env(tmp_path)
+    assert int(second.folder.name) == int(first.folder.name) + 1
+    assert sorted(p.name for p in envs.iterdir()) == sorted(
+        [key, "b" * 24, f".{key}-ba9876543210", ".not-ours"]
+    )
+    assert [p.name for p in second.folder.parent.iterdir()] == [second.folder.name]

@@ -9,26 +9,24 @@ the unpacked sdist, as an isolated build does, without making an environment for
 Inside :func:`releasekit._buildservers.reused_build_processes`, the packages of a monorepo
 whose backend allows it build one after the other in the same process.
 
-An environment is made in a temporary folder beside its final one and renamed into place
-(atomic: of two processes making the same one, one wins and the other uses it); threads of
-one process make each one once. One that is incomplete, damaged (its interpreter or an
-installed distribution missing) or a day old (a new backend release is picked up as an
-isolated build would) is made again. Its bytecode is compiled when it is made, so no build
-compiles the backend again. No credential reaches uv or the backend.
+An environment is made in a temporary folder and renamed into place as a new generation
+beside the old ones (:mod:`releasekit._buildcache`: of two processes making the same one, one
+wins and the other uses it; none is removed while a build may be using it); threads of one
+process make each one once. A new one is made when no generation is complete, intact (its
+interpreter and installed distributions all there) and less than a day old (a new backend
+release is picked up as an isolated build would). Its bytecode is compiled when it is made,
+so no build compiles the backend again. No credential reaches uv or the backend.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import email.parser
 import hashlib
 import json
 import os
 import shutil
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +35,16 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from releasekit._buildcache import (
+    MAX_AGE,
+    cache_root,
+    clean,
+    generations,
+    next_generation,
+    python_of,
+    read_marker,
+    write_marker,
+)
 from releasekit._buildservers import ServerEnded, reusable, served_build
 from releasekit._process import run
 from releasekit._project import read_pyproject
@@ -44,10 +52,7 @@ from releasekit._project import read_pyproject
 #: Requirements of a project without ``[build-system]`` (PEP 517's fallback).
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
-#: Seconds an environment is reused before it is made again.
-MAX_AGE = 24 * 3600.0
-_SCHEMA = 2
-_MARKER = "releasekit-build-env.json"
+_SCHEMA = 3
 _DRIVER = Path(__file__).with_name("_pep517") / "_driver.py"
 _MARK = "@releasekit-hooks-result:"
 _NOT_INSTALLED = 3
@@ -85,20 +90,6 @@ class SharedEnv:
         return True
 
 
-def cache_root() -> Path:
-    """Where shared environments live: ``RELEASEKIT_BUILD_ENVS``, else the user's cache."""
-    configured = os.environ.get("RELEASEKIT_BUILD_ENVS", "").strip()
-    if configured:
-        return Path(configured)
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = str(Path.home() / "Library" / "Caches")
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "releasekit" / "build-envs"
-
-
 def build_system(root: Path) -> tuple[list[str], str, list[str]]:
     """The static ``requires``, the ``build-backend`` and its ``backend-path`` of ``root``."""
     pyproject = root / "pyproject.toml"
@@ -125,54 +116,30 @@ def env_key(requires: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _python_of(folder: Path) -> Path:
-    return folder / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-
-
-def _installed(folder: Path) -> dict[str, str] | None:
-    """``{name: version}`` of the distributions installed in the environment at ``folder``;
-    None when a file that one of them installed (its ``RECORD`` lists them) is missing."""
-    found: dict[str, str] = {}
-    patterns = ("Lib/site-packages/*.dist-info", "lib/python*/site-packages/*.dist-info")
-    for pattern in patterns:
-        for info in folder.glob(pattern):
-            try:
-                metadata = info.joinpath("METADATA").read_bytes()
-                record = info.joinpath("RECORD").read_text(encoding="utf-8")
-            except OSError:
-                return None
-            for row in csv.reader(record.splitlines()):
-                path = row[0] if row else ""
-                if path and not path.startswith("..") and not (info.parent / path).exists():
-                    return None
-            fields = email.parser.BytesParser().parsebytes(metadata, headersonly=True)
-            found[canonicalize_name(str(fields["Name"]))] = str(fields["Version"])
-    return found
-
-
 def _load(folder: Path, key: str) -> SharedEnv | None:
     """The environment at ``folder`` when it is complete, intact and young enough."""
-    try:
-        marker = json.loads((folder / _MARKER).read_text(encoding="utf-8"))
-        installed = {str(k): str(v) for k, v in dict(marker["installed"]).items()}
-        fresh = time.time() - float(marker["created"]) < MAX_AGE
-    except (OSError, ValueError, KeyError, TypeError):
+    marker = read_marker(folder, key, MAX_AGE)
+    if marker is None:
         return None
-    python = _python_of(folder)
-    if marker.get("key") != key or not fresh or not python.is_file():
-        return None
-    if _installed(folder) != installed:
-        return None
-    requires = tuple(str(line) for line in marker.get("requires", []))
-    return SharedEnv(folder, python, requires, installed)
+    return SharedEnv(folder, python_of(folder), marker.requires, marker.installed)
+
+
+def _newest(keydir: Path, key: str) -> SharedEnv | None:
+    """The newest generation in ``keydir`` that is complete, intact and young enough."""
+    for folder in generations(keydir):
+        ready = _load(folder, key)
+        if ready is not None:
+            return ready
+    return None
 
 
 def _make(
-    folder: Path, key: str, requires: Sequence[str], uv: str, cwd: Path, env: Mapping[str, str]
-) -> None:
-    """Make the environment for ``requires`` in a temporary folder, then rename it to
-    ``folder`` (replacing a damaged one there). Raises :class:`Unavailable`."""
-    partial = folder.with_name(f".{key}-{uuid.uuid4().hex[:12]}")
+    keydir: Path, key: str, requires: Sequence[str], uv: str, cwd: Path, env: Mapping[str, str]
+) -> SharedEnv:
+    """Make the environment for ``requires`` in a temporary folder, rename it to the next
+    generation in ``keydir`` (or use the one a concurrent maker put there first), then clean
+    the cache. Raises :class:`Unavailable`."""
+    partial = keydir.with_name(f".{key}-{uuid.uuid4().hex[:12]}")
     steps = [
         [uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(partial)],
         [
@@ -182,7 +149,7 @@ def _make(
             "--quiet",
             "--compile-bytecode",
             "--python",
-            str(_python_of(partial)),
+            str(python_of(partial)),
             *requires,
         ],
     ]
@@ -191,47 +158,42 @@ def _make(
             result = run(command, cwd=cwd, env=env, merge_output=True)
             if result.returncode != 0:
                 raise Unavailable(f"{' '.join(command[:3])} failed: {result.stdout.strip()}")
-        marker = {
-            "key": key,
-            "requires": sorted(requires),
-            "installed": _installed(partial) or {},
-            "created": time.time(),
-        }
-        (partial / _MARKER).write_text(json.dumps(marker), encoding="utf-8")
-        if not folder.exists():
-            with contextlib.suppress(OSError):  # another process renamed its own there first
-                os.replace(partial, folder)
-        if partial.exists() and _load(folder, key) is None:  # a damaged one is in the way
-            stale = folder.with_name(f".{key}-stale-{uuid.uuid4().hex[:12]}")
-            with contextlib.suppress(OSError):
-                os.replace(folder, stale)
-            shutil.rmtree(stale, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                os.replace(partial, folder)
+        write_marker(partial, key, requires)
+        ready: SharedEnv | None = None
+        for _ in range(3):  # of concurrent makers, the first to rename its folder wins
+            target = next_generation(keydir)
+            ready = _newest(keydir, key)  # made by another while this one was made
+            if ready is None:
+                with contextlib.suppress(OSError):
+                    os.rename(partial, target)  # never over another one
+                    ready = _load(target, key)
+            if ready is not None:
+                break
     except OSError as exc:
         raise Unavailable(str(exc)) from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    if ready is None:
+        raise Unavailable(f"no environment in {keydir} is usable after making one")
+    clean(keydir.parent, key, ready.folder)
+    return ready
 
 
 def shared_env(requires: Sequence[str], uv: str, cwd: Path, env: Mapping[str, str]) -> SharedEnv:
-    """The environment for ``requires``, made now if there is none (or a damaged one).
-    Raises :class:`Unavailable` when it cannot be made."""
+    """The environment for ``requires``: its newest generation, or one made now when there
+    is none (or only damaged or old ones). Raises :class:`Unavailable` when it cannot be made."""
     key = env_key(requires)
-    folder = cache_root() / key
+    keydir = cache_root() / key
     with _LOCKS_GUARD:
         lock = _LOCKS.setdefault(key, threading.Lock())
     with lock:
-        ready = _load(folder, key)
+        ready = _newest(keydir, key)
         if ready is None:
             try:
-                folder.parent.mkdir(parents=True, exist_ok=True)
+                keydir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise Unavailable(str(exc)) from None
-            _make(folder, key, sorted(set(requires)), uv, cwd, env)
-            ready = _load(folder, key)
-        if ready is None:
-            raise Unavailable(f"the environment in {folder} is not usable after making it")
+            ready = _make(keydir, key, sorted(set(requires)), uv, cwd, env)
         return ready
 
 
