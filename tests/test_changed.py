@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,14 +155,57 @@ def test_the_session_prints_only_the_json_on_stdout(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     expected = [
         {"package": "mono-cli", "path": "packages/cli", "dist": "packages/cli/dist", "layer": 0}
-        | {"reason": "files"},
+        | {"reason": "files", "platforms": []},
         {"package": "mono-app", "path": "packages/app", "dist": "packages/app/dist", "layer": 1}
-        | {"reason": "dependency"},
+        | {"reason": "dependency", "platforms": []},
     ]
     assert result.stdout.count("\n") == 1
     assert json.loads(result.stdout) == expected
-    name, _, value = outputs.read_text().strip().partition("=")
-    assert name == "packages" and json.loads(value) == expected
+    assert step_outputs(outputs) == {
+        "packages": expected,
+        "pure": expected,
+        "compiled": [],
+        "wheels": [],
+    }
+
+
+def step_outputs(path: Path) -> dict[str, Any]:
+    """The step outputs written to ``$GITHUB_OUTPUT``, each value read as JSON."""
+    lines = path.read_text().splitlines()
+    return {name: json.loads(value) for name, _, value in (s.partition("=") for s in lines)}
+
+
+def test_the_session_names_the_wheels_of_compiled_packages(tmp_path: Path) -> None:
+    """A package with extension modules carries its platform families, and the step outputs
+    split the plan into pure and compiled packages and one entry per compiled package and
+    runner of its families."""
+    root = write_monorepo(tmp_path / "repo")
+    theme = root / "packages" / "theme" / "pyproject.toml"
+    theme.write_text(theme.read_text() + '\n[tool.cibuildwheel]\nbuild = "cp312-*"\n')
+    cli = root / "packages" / "cli" / "pyproject.toml"
+    cli.write_text(cli.read_text() + '\n[tool.releasekit]\nwheel-platforms = ["windows"]\n')
+    commit(root)
+    outputs = tmp_path / "github_output"
+    result = run_changed(root, "--since", NO_COMMIT, github_output=outputs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    platforms = {entry["package"]: entry["platforms"] for entry in json.loads(result.stdout)}
+    assert platforms == {
+        "mono-core": [],
+        "mono-cli": ["windows"],
+        "mono-app": [],
+        "mono-theme": ["manylinux", "musllinux", "macos", "windows"],
+    }
+    found = step_outputs(outputs)
+    assert found["packages"] == json.loads(result.stdout)
+    assert [e["package"] for e in found["pure"]] == ["mono-core", "mono-app"]
+    assert [e["package"] for e in found["compiled"]] == ["mono-theme", "mono-cli"]  # layers
+    assert found["wheels"] == [
+        {"package": "mono-theme", "dist": "packages/theme/dist", "os": "ubuntu-latest"},
+        {"package": "mono-theme", "dist": "packages/theme/dist", "os": "ubuntu-24.04-arm"},
+        {"package": "mono-theme", "dist": "packages/theme/dist", "os": "macos-latest"},
+        {"package": "mono-theme", "dist": "packages/theme/dist", "os": "windows-latest"},
+        {"package": "mono-cli", "dist": "packages/cli/dist", "os": "windows-latest"},
+    ]
 
 
 def test_the_session_finds_the_package_of_a_release_tag(tmp_path: Path) -> None:
@@ -176,6 +220,7 @@ def test_the_session_finds_the_package_of_a_release_tag(tmp_path: Path) -> None:
             "dist": "packages/cli/dist",
             "layer": 0,
             "reason": "files",
+            "platforms": [],
         }
     ]
     other = run_changed(root, "--tag", "base")

@@ -17,7 +17,11 @@ from test_init_ci_gitlab import jobs, script_lines, validate
 
 from conftest import NOXFILE, git, run_nox, write_project
 from releasekit._changes import ChangedPackage
+from releasekit.ci.github import matrix_outputs
 from releasekit.ci.workflow import MATRIX_FROM
+
+#: The plan job's outputs, one per kind of matrix job.
+MATRIX_OUTPUTS = ("packages", "pure", "compiled", "wheels")
 
 NAMES = ("core", "cli", "web", "db", "api", "docs")
 
@@ -73,25 +77,33 @@ def test_a_large_monorepo_gets_one_matrix_workflow(tmp_path: Path) -> None:
     assert 'nox -s changed -- --tag "$GITHUB_REF_NAME"' in text
     workflow = YAML(typ="safe").load(text)
     assert workflow["jobs"]["plan"]["outputs"] == {
-        "packages": "${{ steps.changed.outputs.packages }}"
+        name: f"${{{{ steps.changed.outputs.{name} }}}}" for name in MATRIX_OUTPUTS
     }
-    fanned = {name for name, job in workflow["jobs"].items() if "strategy" in job}
-    assert fanned == {
+    fanned = {name: job for name, job in workflow["jobs"].items() if "strategy" in job}
+    assert set(fanned) == {
         "build",
+        "sdist",
+        "wheels",
+        "gather",
         "testpypi",
         "verify-testpypi",
         "pypi",
         "verify-pypi",
         "publish-release",
     }
-    for name in fanned:
-        job = workflow["jobs"][name]
-        assert job["strategy"]["matrix"] == {
-            "include": "${{ fromJSON(needs.plan.outputs.packages) }}"
-        }
+    # pure packages build on one runner, compiled ones (none here: skipped) by cibuildwheel
+    fed_by = {"build": "pure", "sdist": "compiled", "wheels": "wheels", "gather": "compiled"}
+    for name, job in fanned.items():
+        output = fed_by.get(name, "packages")
+        assert job["strategy"]["matrix"]["include"] == (
+            f"${{{{ fromJSON(needs.plan.outputs.{output}) }}}}"
+        )
         assert "plan" in ([job["needs"]] if isinstance(job["needs"], str) else job["needs"])
+        runs = [step["run"] for step in job["steps"] if "nox -s" in step.get("run", "")]
+        if name == "wheels":  # cibuildwheel's action, from the sdist: no session, no checkout
+            assert not runs and "env" not in job
+            continue
         assert job["env"] == {"PACKAGE": "${{ matrix.package }}"}
-        runs = [step["run"] for step in job["steps"] if "run" in step]
         assert runs and all(run.endswith('--package "$PACKAGE"') for run in runs), runs
     with_token = sorted(n for n, j in workflow["jobs"].items() if "id-token" in j["permissions"])
     assert with_token == ["pypi", "testpypi"]
@@ -103,7 +115,11 @@ def test_the_matrix_reads_only_what_changed_prints(tmp_path: Path) -> None:
     root = monorepo(tmp_path)
     assert run_nox(root, "-s", "init_ci", "--", "--repository", "acme/mono").returncode == 0
     text = (root / ".github" / "workflows" / "publish.yml").read_text()
-    fields = set(ChangedPackage("n", "p", "p/dist", 0, "files").as_json())
+    compiled = ChangedPackage("n", "p", "p/dist", 0, "files", ("windows",))
+    outputs = matrix_outputs([compiled])
+    assert list(outputs) == list(MATRIX_OUTPUTS)
+    fields = {key for value in outputs.values() for entry in json.loads(value) for key in entry}
+    assert fields == set(compiled.as_json()) | {"os"}
     named = set(re.findall(r"matrix\.(\w+)", text))
     assert named and named <= fields, named - fields
     (root / "packages" / "core" / "README.md").write_text("# core, changed\n")
@@ -170,8 +186,10 @@ def test_gitlab_gets_one_pipeline_with_a_parallel_matrix(tmp_path: Path) -> None
     every = jobs(text)
     fanned = sorted(name for name, job in every.items() if ".packages" in job.get("extends", []))
     assert fanned == sorted(
-        ["build", "testpypi", "verify-testpypi", "pypi", "verify-pypi", "gitlab-release"]
+        ["testpypi", "verify-testpypi", "pypi", "verify-pypi", "gitlab-release"]
     )
+    assert every["build"]["parallel"]["matrix"] == matrix  # every package is pure here
+    assert not any(name.startswith(("sdist", "wheels")) for name in every)
     assert every["build"]["artifacts"]["paths"] == [f"packages/{n}/dist/" for n in NAMES]
     assert sorted(name for name, job in every.items() if "id_tokens" in job) == [
         "pypi",

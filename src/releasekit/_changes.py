@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Literal
 
 from releasekit._git import Repository
+from releasekit._platforms import wheel_platforms
 from releasekit._project import Project
+from releasekit._settings import WheelPlatform
 from releasekit._workspace import dependency_order, sibling_requirements
 from releasekit.errors import GitError
 
@@ -30,24 +32,27 @@ NO_COMMIT = "0" * 40
 class ChangedPackage:
     """A package to work on: its project name, its directory and its dist dir relative to the
     repository root (POSIX, ``.`` for the root), its dependency layer (0: requires no other
-    changed package) and why it is in the plan (``files``: its own files changed;
-    ``dependency``: a sibling it requires did)."""
+    changed package), why it is in the plan (``files``: its own files changed;
+    ``dependency``: a sibling it requires did), and the platform families its wheels must
+    cover (none for a pure package; see :func:`~releasekit._platforms.wheel_platforms`)."""
 
     name: str
     path: str
     dist: str
     layer: int
     reason: Literal["files", "dependency"]
+    platforms: tuple[WheelPlatform, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         """The package as one entry of a CI matrix (``package``, ``path``, ``dist``, ``layer``,
-        ``reason``)."""
+        ``reason``, ``platforms``)."""
         return {
             "package": self.name,
             "path": self.path,
             "dist": self.dist,
             "layer": self.layer,
             "reason": self.reason,
+            "platforms": list(self.platforms),
         }
 
 
@@ -132,6 +137,7 @@ def changed_packages(projects: Sequence[Project], since: str) -> list[ChangedPac
             repository.relative(project.dist_dir),
             layer,
             "files" if project.normalized_name in touched else "dependency",
+            wheel_platforms(project).families,
         )
         for layer, projects_of_layer in enumerate(dependency_order(chosen))
         for project in projects_of_layer
@@ -145,5 +151,6 @@ def tagged_package(projects: Sequence[Project], tag: str) -> list[ChangedPackage
         if project.version_of_tag(tag) is not None:
             repository = _repository(project.root)
             path, dist = repository.relative(project.root), repository.relative(project.dist_dir)
-            return [ChangedPackage(project.name, path, dist, 0, "files")]
+            families = wheel_platforms(project).families
+            return [ChangedPackage(project.name, path, dist, 0, "files", families)]
     return []

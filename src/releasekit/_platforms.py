@@ -110,6 +110,14 @@ def expected_platforms(
     return ExpectedPlatforms(WHEEL_PLATFORMS, f"the default for a compiled project ({reason})")
 
 
+def wheel_platforms(project: Project) -> ExpectedPlatforms:
+    """The platform families a CI file builds ``project``'s wheels for: none for a pure
+    project; else ``wheel-platforms``, or every family (what check_dist expects of the
+    gathered files). Read from its configuration and the wheels in its dist dir."""
+    built = project.dist_dir.glob("*.whl") if project.dist_dir.is_dir() else ()
+    return expected_platforms(project, [path.name for path in built])
+
+
 def missing_platform_problem(
     project: Project, dists: list[Distribution], *, refuse_platform_tags: bool = True
 ) -> str | None:

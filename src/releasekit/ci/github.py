@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 from releasekit import __version__
+from releasekit._changes import ChangedPackage, matrix_json
+from releasekit._platforms import wheel_platforms
 from releasekit._project import Project
 from releasekit._settings import WheelPlatform
 from releasekit.ci.releases import ForgeRelease, ReleaseAPI, json_list, json_object
@@ -22,7 +24,6 @@ from releasekit.ci.workflow import (
     replace_job,
     runners_for,
     shared_branch,
-    wheel_platforms,
     workflow_values,
 )
 from releasekit.errors import ForgeError, UsageError
@@ -54,7 +55,7 @@ def workflow_text(
     name (its manual release job starts it again for the new tag). Every value is validated
     and quoted; ``run:`` lines see values only through environment variables.
 
-    For a compiled project (:func:`~releasekit.ci.workflow.wheel_platforms`) the ``build``
+    For a compiled project (:func:`~releasekit._platforms.wheel_platforms`) the ``build``
     job becomes ``templates/wheels.yml``: the sdist, a cibuildwheel job per runner, and a
     ``build`` job that gathers them all into the dist dir and runs check_dist.
     """
@@ -100,8 +101,11 @@ def matrix_workflow_text(
 ) -> str:
     """One publishing workflow for every package of a monorepo, its jobs fanning out over the
     packages: a ``plan`` job runs ``changed`` (the packages changed since the previous push,
-    or the package of a tag) and each following job is a matrix over that JSON. Values are
-    validated and quoted as in :func:`workflow_text`."""
+    or the package of a tag) and each following job is a matrix over its outputs
+    (:func:`matrix_outputs`): pure packages are built on one runner, compiled ones by an
+    sdist job, a cibuildwheel job per runner and a job gathering them, and every package is
+    then uploaded and verified by one matrix. Values are validated and quoted as in
+    :func:`workflow_text`."""
     _check_repository(repository)
     checked = [workflow_values(p, root, forbidden="${{", where="GitHub") for p in projects]
     values = {
@@ -111,8 +115,30 @@ def matrix_workflow_text(
         "REPOSITORY": repository,
         "RELEASEKIT": f"releasekit=={__version__}",
         "WORKFLOW_FILE": json.dumps(workflow_file),
+        "CIBUILDWHEEL_COMMIT": CIBUILDWHEEL_COMMIT,
+        "CIBUILDWHEEL_VERSION": CIBUILDWHEEL_VERSION,
     }
     return render("publish-matrix.yml", values)
+
+
+def matrix_outputs(plan: Sequence[ChangedPackage]) -> dict[str, str]:
+    """The step outputs the matrix workflow's ``plan`` job sets, each one line of JSON:
+    ``packages`` (the whole plan), ``pure`` and ``compiled`` (its packages without and with
+    platform wheels) and ``wheels`` (one entry per compiled package and runner of
+    :data:`WHEEL_RUNNERS`: ``package``, ``dist``, ``os``); GitHub's expressions can filter
+    no list and build no cross product, so releasekit does."""
+    compiled = [package for package in plan if package.platforms]
+    wheels = [
+        {"package": package.name, "dist": package.dist, "os": runner}
+        for package in compiled
+        for runner in runners_for(package.platforms, WHEEL_RUNNERS)
+    ]
+    return {
+        "packages": matrix_json(plan),
+        "pure": matrix_json([package for package in plan if not package.platforms]),
+        "compiled": matrix_json(compiled),
+        "wheels": json.dumps(wheels, separators=(",", ":")),
+    }
 
 
 def step_output(name: str, value: str, environ: Mapping[str, str] | None = None) -> bool:

@@ -5,23 +5,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from releasekit import __version__
+from releasekit._platforms import wheel_platforms
 from releasekit._project import Project
 from releasekit._report import get_reporter
 from releasekit._settings import WheelPlatform
 from releasekit.ci.releases import ForgeRelease, ReleaseAPI, json_list, json_object
 from releasekit.ci.workflow import (
     CIBUILDWHEEL_VERSION,
+    WorkflowValues,
     package_dir,
     render,
     replace_job,
     shared_branch,
-    wheel_platforms,
     workflow_values,
 )
 from releasekit.errors import ForgeError, UsageError
@@ -110,18 +111,22 @@ def pipeline_text(project: Project, repository: str, root: Path, *, monorepo: bo
         "PACKAGE_VARIABLE": f"\n    PACKAGE: {json.dumps(checked.name)}" if monorepo else "",
         "PACKAGE_ARG": package,
         "POSARGS": f" --{package}" if package else "",
+        "BUILD_RULES": "\n    - when: on_success",
     }
     text = render("gitlab-ci.yml", values)
+    wheels = _wheel_jobs(project, checked, values)
+    if wheels is None:
+        return text
+    return replace_job(text, f"build{values['SUFFIX']}:", f"testpypi{values['SUFFIX']}:", wheels)
+
+
+def _wheel_jobs(project: Project, checked: WorkflowValues, values: dict[str, str]) -> str | None:
+    """The jobs of ``templates/gitlab-wheels.yml`` for ``project`` (None for a pure one):
+    its sdist, cibuildwheel's Linux wheels in docker, and the gathering ``build`` job. The
+    families it expects that need macOS or Windows runners are warned about."""
     families = wheel_platforms(project).families
     if not families:
-        return text
-    values |= {
-        "WHEEL_PLATFORMS": ", ".join(families),
-        "WHEEL_GLOB": json.dumps(f"{checked.dist_dir}/*.whl"),
-        "CIBUILDWHEEL": f"cibuildwheel=={CIBUILDWHEEL_VERSION}",
-        "DOCKER_IMAGE": _DOCKER[0],
-        "DOCKER_DAEMON": _DOCKER[1],
-    }
+        return None
     elsewhere = [family for family in families if family not in GITLAB_WHEEL_PLATFORMS]
     if elsewhere:
         get_reporter().warn(
@@ -131,14 +136,25 @@ def pipeline_text(project: Project, repository: str, root: Path, *, monorepo: bo
             "comment above its `build` job), or until [tool.releasekit] wheel-platforms "
             'lists only the platforms you ship, e.g. ["manylinux", "musllinux"].'
         )
-    wheels = render("gitlab-wheels.yml", values)
-    return replace_job(text, f"build{values['SUFFIX']}:", f"testpypi{values['SUFFIX']}:", wheels)
+    return render(
+        "gitlab-wheels.yml",
+        values
+        | {
+            "WHEEL_PLATFORMS": ", ".join(families),
+            "WHEEL_GLOB": json.dumps(f"{checked.dist_dir}/*.whl"),
+            "CIBUILDWHEEL": f"cibuildwheel=={CIBUILDWHEEL_VERSION}",
+            "DOCKER_IMAGE": _DOCKER[0],
+            "DOCKER_DAEMON": _DOCKER[1],
+        },
+    )
 
 
 def _files_glob(directory: str) -> str:
     return "**/*" if directory == "." else f"{directory}/**/*"
 
 
+#: The line above the matrix pipeline's ``build`` job (of the pure packages).
+_PURE_BUILD = "# The packages without extension modules; each with them has jobs of its own below."
 #: The most jobs GitLab makes of one ``parallel:matrix``.
 MATRIX_LIMIT = 200
 
@@ -147,7 +163,10 @@ def matrix_pipeline_text(projects: Sequence[Project], repository: str, root: Pat
     """One GitLab CI pipeline for every package of a monorepo, its jobs fanning out over the
     packages with a ``parallel:matrix`` written now (GitLab fixes a matrix when it creates the
     pipeline): per package its name, directory and tag pattern. Values are validated and
-    quoted as in :func:`pipeline_text`."""
+    quoted as in :func:`pipeline_text`.
+
+    The ``build`` matrix holds the pure packages only: each compiled package gets jobs of its
+    own (``templates/gitlab-wheels.yml``, suffixed with its name), as in its own pipeline."""
     _check_project_path(repository)
     if len(projects) > MATRIX_LIMIT:
         raise UsageError(
@@ -156,19 +175,65 @@ def matrix_pipeline_text(projects: Sequence[Project], repository: str, root: Pat
             fix="Pass --no-matrix for a pipeline file per package.",
         )
     checked = [workflow_values(p, root, forbidden="$", where="GitLab") for p in projects]
-    matrix = "".join(
-        f"\n      - PACKAGE: {json.dumps(values.name)}"
-        f"\n        PACKAGE_FILES: {json.dumps(_files_glob(package_dir(project, root)))}"
-        f"\n        TAG_PATTERN: {json.dumps(_tag_pattern(values.tag_glob))}"
+    shared = _shared_values(repository, shared_branch(checked))
+    variables = {
+        values.name: {
+            "PACKAGE": json.dumps(values.name),
+            "PACKAGE_FILES": json.dumps(_files_glob(package_dir(project, root))),
+            "TAG_PATTERN": json.dumps(_tag_pattern(values.tag_glob)),
+        }
         for project, values in zip(projects, checked, strict=True)
-    )
-    values = {
-        **_shared_values(repository, shared_branch(checked)),
-        "COUNT": str(len(checked)),
-        "MATRIX": matrix,
-        "DIST_DIRS": ", ".join(json.dumps(f"{values.dist_dir}/") for values in checked),
     }
-    return render("gitlab-ci-matrix.yml", values)
+    wheel_jobs: dict[str, str] = {}
+    for project, values in zip(projects, checked, strict=True):
+        package_values = _package_values(values, shared, variables[values.name])
+        jobs = _wheel_jobs(project, values, package_values)
+        if jobs is not None:
+            wheel_jobs[values.name] = render("gitlab-matrix-package.yml", package_values) + jobs
+    pure = [values for values in checked if values.name not in wheel_jobs]
+    text = render(
+        "gitlab-ci-matrix.yml",
+        shared
+        | {
+            "COUNT": str(len(checked)),
+            "MATRIX": _matrix(variables[values.name] for values in checked),
+            "PURE_MATRIX": _matrix(variables[values.name] for values in pure),
+            "DIST_DIRS": ", ".join(json.dumps(f"{values.dist_dir}/") for values in pure),
+        },
+    )
+    if not pure:
+        text = replace_job(text, _PURE_BUILD, "testpypi:", "")
+    at = text.index("\ntestpypi:\n") + 1
+    return text[:at] + "".join(wheel_jobs.values()) + text[at:]
+
+
+def _matrix(entries: Iterable[dict[str, str]]) -> str:
+    """The entries of a ``parallel:matrix``, one package's variables each."""
+    return "".join(
+        "".join(
+            f"\n      {'-' if i == 0 else ' '} {key}: {value}"
+            for i, (key, value) in enumerate(entry.items())
+        )
+        for entry in entries
+    )
+
+
+def _package_values(
+    checked: WorkflowValues, shared: dict[str, str], variables: dict[str, str]
+) -> dict[str, str]:
+    """What ``gitlab-matrix-package.yml`` and ``gitlab-wheels.yml`` need for one package of the
+    matrix pipeline: jobs suffixed with its name, its variables, the matrix's rules."""
+    package = ' --package "$PACKAGE"'
+    return {
+        **shared,
+        **variables,
+        "NAME": checked.name,
+        "SUFFIX": f"-{checked.name}",
+        "DIST_DIR": json.dumps(f"{checked.dist_dir}/"),
+        "PACKAGE_ARG": package,
+        "POSARGS": f" --{package}",
+        "BUILD_RULES": "\n    - if: $CI_COMMIT_TAG\n    - changes:\n        - $PACKAGE_FILES",
+    }
 
 
 class GitLabReleases(ReleaseAPI):

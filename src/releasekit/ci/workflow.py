@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from releasekit._platforms import ExpectedPlatforms, expected_platforms
 from releasekit._project import Project
 from releasekit._settings import WheelPlatform
 from releasekit.errors import ConfigError, UsageError
@@ -109,13 +108,6 @@ def write_workflow(path: Path, text: str, *, force: bool = False) -> Path:
 #: cibuildwheel's release the generated jobs run, and (GitHub) its action's commit.
 CIBUILDWHEEL_VERSION = "4.2.0"
 CIBUILDWHEEL_COMMIT = "1828c10ab37f080699c7b81cea34097c684a7074"
-
-
-def wheel_platforms(project: Project) -> ExpectedPlatforms:
-    """The platform families the CI file builds wheels for: none for a pure project; else
-    ``wheel-platforms``, or every family (what check_dist expects of the gathered files)."""
-    built = project.dist_dir.glob("*.whl") if project.dist_dir.is_dir() else ()
-    return expected_platforms(project, [path.name for path in built])
 
 
 def runners_for(

@@ -157,13 +157,13 @@ def _scan_secrets(session: nox.Session, _overrides: Overrides) -> None:
 def _changed(session: nox.Session, overrides: Overrides) -> None:
     """Print as JSON, for a CI matrix, the packages changed since REF, in dependency order."""
     from releasekit._changes import changed_packages, matrix_json, tagged_package
-    from releasekit.ci.github import step_output
+    from releasekit.ci.github import matrix_outputs, step_output
 
     parser = arguments(
         session,
         "Print the packages changed since a git ref (and those requiring them), in dependency "
-        "order, as one line of JSON for a CI matrix; in GitHub Actions also the step output "
-        "`packages`.",
+        "order, as one line of JSON for a CI matrix; in GitHub Actions also the step outputs "
+        "`packages`, `pure`, `compiled` and `wheels` (compiled package x runner).",
         package=False,
     )
     which = parser.add_mutually_exclusive_group(required=True)
@@ -174,6 +174,6 @@ def _changed(session: nox.Session, overrides: Overrides) -> None:
     args = parser.parse_args(session.posargs)
     chosen = projects(args, overrides)
     plan = changed_packages(chosen, args.since) if args.since else tagged_package(chosen, args.tag)
-    text = matrix_json(plan)
-    step_output("packages", text)
-    get_reporter().document(text)
+    for name, value in matrix_outputs(plan).items():
+        step_output(name, value)
+    get_reporter().document(matrix_json(plan))
