@@ -3,8 +3,11 @@ an unchanged commit (files touched, as in a fresh checkout) gives the same bytes
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
+import tarfile
 import time
 from pathlib import Path
 
@@ -70,9 +73,11 @@ def touch_everything(root: Path, when: float) -> None:
 )
 def test_rebuild_of_an_unchanged_commit_is_byte_identical(tmp_path: Path, backend: str) -> None:
     root = make(tmp_path / backend, backend)
-    builds = []
+    builds, sdists = [], []
     for attempt in (1, 2):
-        builds.append({d.filename: d.sha256 for d in build(Project.load(root))})
+        dists = build(Project.load(root))
+        builds.append({d.filename: d.sha256 for d in dists})
+        sdists.append(next(d.path.read_bytes() for d in dists if d.kind == "sdist"))
         shutil.rmtree(root / "dist")
         touch_everything(root, time.time() + 3600 * attempt)
     first, second = builds
@@ -80,7 +85,30 @@ def test_rebuild_of_an_unchanged_commit_is_byte_identical(tmp_path: Path, backen
     wheels = {name for name in first if name.endswith(".whl")}
     assert {n: first[n] for n in wheels} == {n: second[n] for n in wheels}
     if first != second:
-        raise SdistDiffers(f"{backend}: {first} != {second}")
+        raise SdistDiffers(f"{backend}: {first} != {second}\n{members_differing(*sdists)}")
+
+
+def members_differing(first: bytes, second: bytes) -> str:
+    """What differs between two sdists, member by member (for the failure message)."""
+
+    def described(data: bytes) -> dict[str, tuple[object, ...]]:
+        found: dict[str, tuple[object, ...]] = {}
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            for member in archive.getmembers():
+                content = archive.extractfile(member) if member.isfile() else None
+                digest = hashlib.sha256(content.read()).hexdigest()[:12] if content else ""
+                fields = (member.size, member.mtime, member.mode, member.uname, member.gname)
+                found[member.name] = (*fields, sorted(member.pax_headers.items()), digest)
+        return found
+
+    header = f"gzip headers: {first[:10].hex()} / {second[:10].hex()}"
+    one, two = described(first), described(second)
+    lines = [
+        f"{name}: {one.get(name)} / {two.get(name)}"
+        for name in sorted(set(one) | set(two))
+        if one.get(name) != two.get(name)
+    ]
+    return "\n".join([header, *lines])
 
 
 def test_source_date_epoch_is_the_last_commit_unless_set(
