@@ -4,18 +4,26 @@ left, and an interrupted push reports what the repository and the remote hold.""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import git
-from releasekit._polling import poll
+from conftest import NOXFILE, git, write_project
+from releasekit._polling import Deadline, poll
+from releasekit._process import children_stopped, run, start
+from releasekit._project import Project
+from releasekit._report import get_reporter
+from releasekit._stamp import sigterm_raises
+from releasekit._workspace import for_each
+from releasekit.errors import ReleasekitError
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="FIFOs, POSIX signals and /proc-free pid checks: POSIX only"
@@ -140,6 +148,214 @@ def test_sigterm_during_build_leaves_no_backend_and_no_temp_dir(
         blocker.release()
 
 
+BLOCKING_SETUP = (
+    "import os, pathlib\nfrom setuptools import setup\n\n"
+    "pid_file = pathlib.Path({pid_file!r})\n"
+    "pid_file.with_suffix('.tmp').write_text(str(os.getpid()))\n"
+    "pid_file.with_suffix('.tmp').replace(pid_file)\n"
+    "open({fifo!r}).read()  # the backend blocks here\n"
+    "setup()\n"
+)
+BLOCKING_HOOK = (  # runs in the reused build process of hatchling
+    "import os, pathlib\n"
+    "from hatchling.builders.hooks.plugin.interface import BuildHookInterface\n\n\n"
+    "class Blocking(BuildHookInterface):\n"
+    "    def initialize(self, version, build_data):\n"
+    "        pid_file = pathlib.Path({pid_file!r})\n"
+    "        pid_file.with_suffix('.tmp').write_text(str(os.getpid()))\n"
+    "        pid_file.with_suffix('.tmp').replace(pid_file)\n"
+    "        open({fifo!r}).read()  # the build blocks here\n"
+)
+PACKAGES = ("alpha-pkg", "beta-pkg", "gamma-pkg")
+
+
+def blocking_monorepo(root: Path, backend: str, blocks: Path) -> dict[str, Blocker]:
+    """A monorepo of three packages whose builds block: each package's blocker by name."""
+    blockers: dict[str, Blocker] = {}
+    for name in PACKAGES:
+        where = blocks / name
+        where.mkdir(parents=True)
+        blocker = blockers[name] = Blocker(where)
+        package = write_project(root / "packages" / name, name, backend=backend)
+        paths = {"pid_file": str(blocker.pid_file), "fifo": str(blocker.fifo)}
+        if backend == "setuptools":
+            (package / "setup.py").write_text(BLOCKING_SETUP.format(**paths))
+        else:
+            (package / "hatch_build.py").write_text(BLOCKING_HOOK.format(**paths))
+            with (package / "pyproject.toml").open("a") as pyproject:
+                pyproject.write("\n[tool.hatch.build.hooks.custom]\n")
+    listing = ", ".join(f'"packages/{name}"' for name in PACKAGES)
+    (root / "pyproject.toml").write_text(f"[tool.releasekit]\npackages = [{listing}]\n")
+    (root / "noxfile.py").write_text(NOXFILE)
+    (root / ".gitignore").write_text("dist/\n.nox/\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "feat: three packages")
+    return blockers
+
+
+def started(blockers: dict[str, Blocker]) -> dict[str, int]:
+    """The pid of each package's build that has reached the point where it blocks."""
+    return {
+        name: int(blocker.pid_file.read_text())
+        for name, blocker in blockers.items()
+        if blocker.pid_file.exists()
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("backend", "signum"),
+    [
+        # a fresh backend process per build
+        pytest.param("setuptools", signal.SIGTERM, id="setuptools-SIGTERM"),
+        pytest.param("setuptools", signal.SIGINT, id="setuptools-SIGINT"),
+        pytest.param(  # reused build processes, one per CPU
+            "hatchling",
+            signal.SIGTERM,
+            id="hatchling-SIGTERM",
+            marks=pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two build processes"),
+        ),
+    ],
+)
+def test_interrupt_during_monorepo_build_stops_every_package_at_once(
+    start_nox: Callable[..., subprocess.Popen[str]],
+    tmp_path: Path,
+    backend: str,
+    signum: signal.Signals,
+) -> None:
+    root = tmp_path / "repo"
+    blockers = blocking_monorepo(root, backend, tmp_path / "blocks")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    nox = start_nox(root, "-s", "build", env={"TMPDIR": str(temp), "RELEASEKIT_JOBS": "2"})
+    try:
+        blocked = poll(lambda: running if len(running := started(blockers)) == 2 else None, 120)
+        assert blocked, "two builds never reached the point where they block"
+        os.killpg(nox.pid, signum)  # as a terminal (Ctrl-C) or a CI runner (SIGTERM) does
+        deadline = Deadline(30)
+        output = finish(nox)
+        assert not deadline.expired, f"nox took {deadline.elapsed:.1f} s to exit"
+        assert nox.returncode != 0, output
+        assert "Traceback" not in output, output
+        gone = poll(lambda: True if not any(map(alive, blocked.values())) else None, 10)
+        assert gone, "a build outlived nox"
+        assert started(blockers) == blocked, "a queued package started after the interrupt"
+        assert not list(temp.glob("releasekit-build-*")), output
+        assert "Working on 3 packages" in output, output
+        assert "Building" not in output, output  # no package failed: the run was interrupted
+        assert "packages failed" not in output, output
+    finally:
+        for pid in started(blockers).values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for blocker in blockers.values():
+            blocker.release()
+
+
+def in_thread(command: str, cwd: Path) -> tuple[threading.Thread, list[int]]:
+    """``command`` run by :func:`releasekit._process.run` in a thread; its exit status."""
+    statuses: list[int] = []
+    thread = threading.Thread(
+        target=lambda: statuses.append(run(["sh", "-c", command], cwd=cwd).returncode)
+    )
+    thread.start()
+    return thread, statuses
+
+
+def test_children_stopped_ends_the_children_other_threads_wait_for(tmp_path: Path) -> None:
+    blocker = Blocker(tmp_path)
+    waiting, statuses = in_thread(blocker.shell(), tmp_path)
+    pid = blocker.blocked_pid()
+    streaming = start([sys.executable, "-c", "import sys; sys.stdin.read()"], cwd=tmp_path)
+    try:
+        with children_stopped():
+            waiting.join(30)
+            late, late_statuses = in_thread(f"cat '{blocker.fifo}'", tmp_path)
+            late.join(30)
+        assert not waiting.is_alive(), "run still waits for its child"
+        assert statuses == [-signal.SIGKILL]
+        assert not alive(pid)
+        assert streaming.returncode == -signal.SIGKILL, "the streaming child was not stopped"
+        assert not late.is_alive(), "a child started while stopping ran on"
+        assert late_statuses == [-signal.SIGKILL]
+        after, after_statuses = in_thread("exit 3", tmp_path)
+        after.join(30)
+        assert after_statuses == [3], "children run again after the block"
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        blocker.release()
+        if streaming.poll() is None:
+            streaming.kill()
+        streaming.communicate()
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signals: main thread"
+)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_for_each_raises_the_interrupt_and_nothing_of_the_packages(
+    tmp_path: Path, terminal: io.StringIO, signum: signal.Signals
+) -> None:
+    projects = [
+        Project.load(write_project(tmp_path / "packages" / name, name)) for name in PACKAGES
+    ]
+    blockers = {}
+    for name in PACKAGES:
+        (tmp_path / "blocks" / name).mkdir(parents=True)
+        blockers[name] = Blocker(tmp_path / "blocks" / name)
+
+    def action(project: Project) -> None:
+        get_reporter().info(f"Started {project.name}")
+        result = run(["sh", "-c", blockers[project.name].shell()], cwd=tmp_path)
+        raise ReleasekitError(f"{project.name}: exit status {result.returncode}")
+
+    main = threading.main_thread().ident
+    assert main is not None
+
+    returned = threading.Event()
+    kept_waiting: list[bool] = []
+
+    def release_all() -> None:
+        for blocker in blockers.values():
+            blocker.release()
+
+    def interrupt() -> None:
+        if not poll(lambda: True if len(started(blockers)) == 2 else None, 60):
+            return
+        signal.pthread_kill(main, signum)  # where Python runs the handlers
+        if not returned.wait(30):  # for_each waits for its packages: let them end
+            kept_waiting.append(True)
+            poll(lambda: True if returned.is_set() else release_all(), 120)
+
+    def run_packages() -> None:
+        try:
+            for_each(projects, action, jobs=2)
+        finally:
+            returned.set()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    try:
+        with sigterm_raises(), pytest.raises((KeyboardInterrupt, SystemExit)) as caught:
+            run_packages()
+        assert not kept_waiting, "for_each waited for the packages after the interrupt"
+        if signum == signal.SIGINT:
+            assert caught.type is KeyboardInterrupt
+        else:
+            assert caught.type is SystemExit and caught.value.code == 128 + signal.SIGTERM
+        blocked = started(blockers)
+        assert len(blocked) == 2, "a queued package started after the interrupt"
+        assert not any(map(alive, blocked.values())), "a child outlived the interrupt"
+        assert "Started" not in terminal.getvalue()
+        assert "exit status" not in terminal.getvalue()
+    finally:
+        for pid in started(blockers).values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        release_all()
+
+
 @pytest.fixture
 def pushing(make_project: Callable[..., Path]) -> tuple[Path, Path]:
     """A sample project with a bare remote that has its main branch."""
@@ -214,8 +430,6 @@ def test_a_command_that_may_prompt_keeps_the_terminal_when_there_is_one(
 ) -> None:
     """git push may ask for a passphrase at the terminal: a new session would have none."""
     import pty
-
-    from releasekit._process import run
 
     leader, follower = pty.openpty()
     stdin = os.fdopen(follower if terminal else os.open(os.devnull, os.O_RDONLY))

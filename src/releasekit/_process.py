@@ -6,7 +6,9 @@ environment, else the one given, either way with every credential removed by nam
 value), and its command is logged (redacted) for the verbose trail. Every child starts in a
 process group of its own; when waiting for it is interrupted (KeyboardInterrupt, or SIGTERM
 turned into SystemExit), the whole group is killed and reaped before the interrupt goes on,
-so no backend, hook or installer outlives releasekit. The one exception is a command that
+so no backend, hook or installer outlives releasekit. A child waited for in another thread
+(a package of a monorepo, on a thread pool) is not interrupted: the interrupted thread
+stops every running child with :func:`children_stopped`. The one exception is a command that
 may ask at the terminal (``git push`` wanting an SSH passphrase or a password): where this
 process has a terminal, it stays in this process's session so that it can ask.
 """
@@ -22,8 +24,9 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,11 @@ from releasekit.credentials.environment import child_environ
 
 _log = logging.getLogger(__name__)
 _UV_LOCK = threading.Lock()
+_CHILDREN_LOCK = threading.Lock()
+#: The children of :func:`run` and :func:`start` not known to be over, and whether each has a
+#: process group of its own (weak: a streaming child is forgotten with its Popen).
+_children: weakref.WeakKeyDictionary[subprocess.Popen[Any], bool] = weakref.WeakKeyDictionary()
+_stopping = 0  # how many children_stopped blocks are open
 if sys.platform == "win32":
     _OWN_GROUP: dict[str, Any] = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
 else:
@@ -67,6 +75,37 @@ def stop_group(process: subprocess.Popen[Any], *, own_group: bool = True) -> Non
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def _watch(process: subprocess.Popen[Any], *, own_group: bool) -> None:
+    """Count ``process`` among the running children; inside :func:`children_stopped`, it is
+    killed at once."""
+    with _CHILDREN_LOCK:
+        _children[process] = own_group
+        stopping = _stopping > 0
+    if stopping:
+        stop_group(process, own_group=own_group)
+
+
+@contextmanager
+def children_stopped() -> Iterator[None]:
+    """Kill every running child of :func:`run` and :func:`start`, in every thread, with its
+    process group; inside the block, a child started in the meantime is killed at once.
+
+    For an interrupted thread whose worker threads wait for children: their waits end,
+    and no new child of theirs runs while the block waits for them to return.
+    """
+    global _stopping
+    with _CHILDREN_LOCK:
+        _stopping += 1
+        running = [(p, group) for p, group in _children.items() if p.returncode is None]
+    try:
+        for process, own_group in running:
+            stop_group(process, own_group=own_group)
+        yield
+    finally:
+        with _CHILDREN_LOCK:
+            _stopping -= 1
 
 
 def run(
@@ -107,10 +146,14 @@ def run(
         **(_OWN_GROUP if own_group else {}),
     ) as process:
         try:
+            _watch(process, own_group=own_group)
             stdout, stderr = process.communicate(input)
         except BaseException:
             stop_group(process, own_group=own_group)
             raise
+        finally:
+            with _CHILDREN_LOCK:
+                _children.pop(process, None)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
@@ -128,10 +171,11 @@ def start(
     """Start ``command`` in ``cwd`` with pipes to its stdin and stdout, for streaming.
 
     Its environment and process group are as in :func:`run`; the caller writes, reads and
-    waits (and calls :func:`stop_group` when interrupted).
+    waits (and calls :func:`stop_group` when interrupted). :func:`children_stopped` kills it
+    too while it runs.
     """
     _log_command(command, cwd)
-    return subprocess.Popen(
+    process = subprocess.Popen(
         command,
         cwd=cwd,
         env=child_environ(env),
@@ -139,6 +183,8 @@ def start(
         stdout=subprocess.PIPE,
         **_OWN_GROUP,
     )
+    _watch(process, own_group=True)
+    return process
 
 
 def find_uv() -> str | None:

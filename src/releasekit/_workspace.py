@@ -22,6 +22,7 @@ from releasekit._distributions import (
     find_distributions,
     single_version,
 )
+from releasekit._process import children_stopped
 from releasekit._project import Project, read_pyproject
 from releasekit._report import captured, get_reporter
 from releasekit.errors import ConfigError, DistributionError, PackagesFailed, ReleasekitError
@@ -46,6 +47,9 @@ def for_each(
     reporting into its own buffer, which is shown as one block, titled with the package,
     when that package is done. Every package runs to its end even when others fail; then
     one failure is raised as it is, several as :class:`PackagesFailed` listing them all.
+    An interrupt (KeyboardInterrupt, SIGTERM's SystemExit) stops them all at once: no
+    package starts, every running child is killed (:func:`children_stopped`), and the
+    interrupt goes on once every worker has returned (what they report is not shown).
     """
     if len(projects) == 1:
         return [action(projects[0])]
@@ -64,16 +68,21 @@ def for_each(
     reporter.info(f"Working on {len(projects)} packages, up to {workers} at a time.")
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="releasekit") as pool:
         futures = {pool.submit(task, project): n for n, project in enumerate(projects)}
-        for future in as_completed(futures):
-            number = futures[future]
-            project = projects[number]
-            result, error, output = future.result()
-            if error is None:
-                results[number] = cast(T, result)
-                reporter.output(f"{project.name} ({project.root.name}):", output)
-            else:
-                failures[number] = error
-                reporter.output(f"{project.name} ({project.root.name}) failed:", output)
+        try:
+            for future in as_completed(futures):
+                number = futures[future]
+                project = projects[number]
+                result, error, output = future.result()
+                if error is None:
+                    results[number] = cast(T, result)
+                    reporter.output(f"{project.name} ({project.root.name}):", output)
+                else:
+                    failures[number] = error
+                    reporter.output(f"{project.name} ({project.root.name}) failed:", output)
+        except BaseException:  # interrupted: stop every package now, say nothing of them
+            with children_stopped():
+                pool.shutdown(cancel_futures=True)
+            raise
     if not failures:
         return [results[number] for number in range(len(projects))]
     unexpected = [exc for exc in failures.values() if not isinstance(exc, ReleasekitError)]
