@@ -123,6 +123,20 @@ def write_project(
     return root
 
 
+def commit_monorepo(root: Path, packages: Sequence[str], message: str = "feat: packages") -> Path:
+    """Make ``root`` a committed monorepo: its ``[tool.releasekit] packages`` lists
+    ``packages`` (directories under it, their projects written already), with the sessions'
+    noxfile and a .gitignore for the dist dirs; everything committed with ``message``."""
+    listing = ", ".join(f'"{directory}"' for directory in packages)
+    (root / "pyproject.toml").write_text(f"[tool.releasekit]\npackages = [{listing}]\n")
+    (root / "noxfile.py").write_text(NOXFILE)
+    (root / ".gitignore").write_text("dist/\n.nox/\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+    return root
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[..., Path]:
     """A factory for sample projects committed in a fresh git repository."""

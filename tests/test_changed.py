@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NOXFILE, git
+from conftest import commit_monorepo, git
 from releasekit._changes import NO_COMMIT, changed_packages
 from releasekit._project import load_projects
 from releasekit.errors import GitError
@@ -24,9 +24,6 @@ PACKAGES = {"core": (), "cli": ("core>=1.0",), "app": ("mono-cli",), "theme": ()
 def write_monorepo(root: Path, packages: dict[str, tuple[str, ...]] = PACKAGES) -> Path:
     """A monorepo of static packages `mono-<dir>` under packages/, committed, tagged `base`."""
     root.mkdir(parents=True, exist_ok=True)
-    listing = ", ".join(f'"packages/{d}"' for d in packages)
-    (root / "pyproject.toml").write_text(f"[tool.releasekit]\npackages = [{listing}]\n")
-    (root / "noxfile.py").write_text(NOXFILE)
     (root / "README.md").write_text("# mono\n")
     for directory, requires in packages.items():
         package = root / "packages" / directory
@@ -36,9 +33,7 @@ def write_monorepo(root: Path, packages: dict[str, tuple[str, ...]] = PACKAGES) 
             f'[project]\nname = "mono-{directory}"\nversion = "1.0.0"\ndependencies = [{deps}]\n'
         )
         (package / "src" / "code.py").write_text("VALUE = 1\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "feat: first")
+    commit_monorepo(root, [f"packages/{d}" for d in packages], "feat: first")
     git(root, "tag", "base")
     return root
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from test_init_ci_gitlab import jobs, script_lines, validate
 
-from conftest import NOXFILE, git, run_nox, write_project
+from conftest import commit_monorepo, git, run_nox, write_project
 from releasekit._changes import ChangedPackage
 from releasekit.ci.github import matrix_outputs
 from releasekit.ci.workflow import MATRIX_FROM
@@ -31,13 +31,7 @@ def monorepo(root: Path, names: tuple[str, ...] = NAMES) -> Path:
     for name in names:
         requires = () if name == "core" else ("core>=0.1",)
         write_project(root / "packages" / name, name, dependencies=requires)
-    listing = ", ".join(f'"packages/{name}"' for name in names)
-    (root / "pyproject.toml").write_text(f"[tool.releasekit]\npackages = [{listing}]\n")
-    (root / "noxfile.py").write_text(NOXFILE)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "feat: packages")
-    return root
+    return commit_monorepo(root, [f"packages/{name}" for name in names])
 
 
 def tool(name: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOXFILE, git, write_project
+from conftest import commit_monorepo, git, write_project
 from releasekit._polling import Deadline, poll
 from releasekit._process import children_stopped, run, start
 from releasekit._project import Project
@@ -184,13 +184,7 @@ def blocking_monorepo(root: Path, backend: str, blocks: Path) -> dict[str, Block
             (package / "hatch_build.py").write_text(BLOCKING_HOOK.format(**paths))
             with (package / "pyproject.toml").open("a") as pyproject:
                 pyproject.write("\n[tool.hatch.build.hooks.custom]\n")
-    listing = ", ".join(f'"packages/{name}"' for name in PACKAGES)
-    (root / "pyproject.toml").write_text(f"[tool.releasekit]\npackages = [{listing}]\n")
-    (root / "noxfile.py").write_text(NOXFILE)
-    (root / ".gitignore").write_text("dist/\n.nox/\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "feat: three packages")
+    commit_monorepo(root, [f"packages/{name}" for name in PACKAGES], "feat: three packages")
     return blockers
 
 

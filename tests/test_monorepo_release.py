@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, run_nox, write_project
+from conftest import commit_monorepo, run_nox, write_project
 from releasekit._build import build
 from releasekit._project import load_projects
 from releasekit._rehearse import rehearse
@@ -24,13 +24,6 @@ CORE, APP = "rk-core-xq", "rk-app-xq"
 def monorepo(root: Path, *, dynamic_app: bool = False, pin: str = "==0.2.0") -> Path:
     """A monorepo whose app requires the core's new version; the app is listed first."""
     root.mkdir(parents=True)
-    (root / "pyproject.toml").write_text(
-        '[tool.releasekit]\npackages = ["packages/app", "packages/core"]\n'
-    )
-    (root / "noxfile.py").write_text(
-        "import releasekit.nox\n\nreleasekit.nox.register_sessions()\n"
-    )
-    (root / ".gitignore").write_text("dist/\n.nox/\n")
     write_project(root / "packages" / "core", CORE, "0.2.0")
     app = write_project(
         root / "packages" / "app",
@@ -47,10 +40,7 @@ def monorepo(root: Path, *, dynamic_app: bool = False, pin: str = "==0.2.0") -> 
         pyproject.write_text(text)
         (app / "requirements.txt").write_text(f"{CORE}{pin}\n")
         (app / "MANIFEST.in").write_text("include requirements.txt\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "feat: first versions")
-    return root
+    return commit_monorepo(root, ["packages/app", "packages/core"], "feat: first versions")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from conftest import NOXFILE, git, run_nox, write_project
+from conftest import commit_monorepo, run_nox, write_project
 from releasekit._project import Project, load_projects
 from releasekit._report import Reporter, get_reporter, set_reporter
 from releasekit._workspace import for_each
@@ -23,14 +23,7 @@ NAMES = ("alpha-pkg", "beta-pkg", "gamma-pkg")
 def monorepo(root: Path, names: tuple[str, ...] = NAMES) -> Path:
     for name in names:
         write_project(root / "packages" / name, name, "1.0.0")
-    listing = ", ".join(f'"packages/{name}"' for name in names)
-    (root / "pyproject.toml").write_text(f"[tool.releasekit]\npackages = [{listing}]\n")
-    (root / "noxfile.py").write_text(NOXFILE)
-    (root / ".gitignore").write_text("dist/\n.nox/\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "feat: three packages")
-    return root
+    return commit_monorepo(root, [f"packages/{name}" for name in names], "feat: three packages")
 
 
 def test_each_package_has_its_own_tag(tmp_path: Path) -> None:
