@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
-from test_init_ci_gitlab import ALLOWED_IN_SCRIPTS, script_lines, validate
+from test_init_ci_gitlab import ALLOWED_IN_SCRIPTS, script_lines, valid_pipeline
 
 from conftest import run_nox, write_project
 from releasekit._settings import WHEEL_PLATFORMS
@@ -161,11 +161,8 @@ def test_gitlab_builds_linux_wheels_in_docker_and_says_what_it_cannot(
         in " ".join(result.stdout.split())
     )
     path = root / ".gitlab-ci.yml"
-    checked = validate(path)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    jobs = valid_pipeline(path)
     text = path.read_text()
-    assert not re.search(r"@[A-Z_]+@", text)
-    jobs = YAML(typ="safe").load(text)
     assert jobs["wheels-linux"]["needs"] == ["sdist"]
     assert (
         jobs["wheels-linux"]["variables"]["CIBUILDWHEEL"] == f"cibuildwheel=={CIBUILDWHEEL_VERSION}"
