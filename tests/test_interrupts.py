@@ -350,6 +350,56 @@ def test_an_interrupted_for_each_raises_the_interrupt_and_nothing_of_the_package
         release_all()
 
 
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signals: main thread"
+)
+def test_an_interrupt_ends_the_packages_waiting_for_an_index(
+    tmp_path: Path, terminal: io.StringIO
+) -> None:
+    """Packages waiting for their files to show up on an index (verify polls up to 300 s by
+    default; 120 s here) stop waiting at once when the main thread is interrupted."""
+    projects = [
+        Project.load(write_project(tmp_path / "packages" / name, name)) for name in PACKAGES
+    ]
+    waiting: list[str] = []
+    ended: list[str] = []
+
+    def action(project: Project) -> None:
+        get_reporter().info(f"Started {project.name}")
+        waiting.append(project.name)
+        try:
+            poll(lambda: None, 120)  # an index that never lists the files
+        finally:
+            ended.append(project.name)
+
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt() -> None:
+        if poll(lambda: True if len(waiting) == 2 else None, 60):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    clock = Deadline(120)
+    with pytest.raises(KeyboardInterrupt):
+        for_each(projects, action, jobs=2)
+    assert clock.elapsed < 30, "for_each waited for the packages' polling to time out"
+    assert sorted(ended) == sorted(waiting) and len(waiting) == 2  # the third never started
+    assert "Started" not in terminal.getvalue()
+    after: list[BaseException] = []
+
+    def wait_in_a_worker() -> None:
+        try:
+            Deadline(1).wait(0.01)
+        except BaseException as exc:
+            after.append(exc)
+
+    worker = threading.Thread(target=wait_in_a_worker)
+    worker.start()
+    worker.join(30)
+    assert after == []  # waiting works again once the interrupt is over
+
+
 @pytest.fixture
 def pushing(make_project: Callable[..., Path]) -> tuple[Path, Path]:
     """A sample project with a bare remote that has its main branch."""

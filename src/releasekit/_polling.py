@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
+_STOPPING = threading.Event()
+
+
+class Stopped(BaseException):
+    """A worker thread's wait ended early: the process is being interrupted
+    (:func:`waits_stopped`). A BaseException, as the interrupt it stands for."""
+
+
+@contextmanager
+def waits_stopped() -> Iterator[None]:
+    """Inside the block, every :meth:`Deadline.wait` of another thread than the main one
+    ends at once with :class:`Stopped`: the workers of an interrupted main thread stop
+    waiting for an index (the main thread's own waits are left to its signals)."""
+    _STOPPING.set()
+    try:
+        yield
+    finally:
+        _STOPPING.clear()
 
 
 @dataclass(frozen=True)
@@ -58,8 +78,13 @@ class Deadline:
         return self.remaining <= 0
 
     def wait(self, delay: float) -> None:
-        """Wait ``delay`` seconds, or less if the deadline comes first."""
-        time.sleep(min(delay, self.remaining))
+        """Wait ``delay`` seconds, or less if the deadline comes first. In a worker thread,
+        :class:`Stopped` when :func:`waits_stopped` ends the wait."""
+        seconds = min(delay, self.remaining)
+        if threading.current_thread() is threading.main_thread():
+            time.sleep(seconds)  # interruptible by a signal everywhere, also on Windows
+        elif _STOPPING.wait(seconds):
+            raise Stopped
 
 
 def poll(check: Callable[[], T | None], timeout: float, backoff: Backoff | None = None) -> T | None:

@@ -22,6 +22,7 @@ from releasekit._distributions import (
     find_distributions,
     single_version,
 )
+from releasekit._polling import waits_stopped
 from releasekit._process import children_stopped
 from releasekit._project import Project, read_pyproject
 from releasekit._report import captured, get_reporter
@@ -48,8 +49,9 @@ def for_each(
     when that package is done. Every package runs to its end even when others fail; then
     one failure is raised as it is, several as :class:`PackagesFailed` listing them all.
     An interrupt (KeyboardInterrupt, SIGTERM's SystemExit) stops them all at once: no
-    package starts, every running child is killed (:func:`children_stopped`), and the
-    interrupt goes on once every worker has returned (what they report is not shown).
+    package starts, every running child is killed (:func:`children_stopped`), every wait
+    for an index ends (:func:`waits_stopped`), and the interrupt goes on once every worker
+    has returned (what they report is not shown).
     """
     if len(projects) == 1:
         return [action(projects[0])]
@@ -80,7 +82,7 @@ def for_each(
                     failures[number] = error
                     reporter.output(f"{project.name} ({project.root.name}) failed:", output)
         except BaseException:  # interrupted: stop every package now, say nothing of them
-            with children_stopped():
+            with children_stopped(), waits_stopped():
                 pool.shutdown(cancel_futures=True)
             raise
     if not failures:
